@@ -1,0 +1,115 @@
+//! The `portal-admin` command line.
+
+use std::io::Read;
+
+use clap::{Parser, Subcommand};
+
+use crate::app::AppState;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::db::models::users;
+use crate::http::{BoundServer, shutdown_signal};
+use crate::services::accounts;
+
+#[derive(Debug, Parser)]
+#[command(name = "portal-admin", version, about = "GraphQL service behind the admin side of the portal")]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (what a bare `portal-admin` does).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Create an admin who can sign in at once. The password is read from standard input.
+    CreateAdmin {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// Read the password from standard input (the only way: never from the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Print the GraphQL schema (SDL) the server serves.
+    PrintSchema,
+}
+
+pub fn init_tracing(config: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let result = if config.is_production() || std::env::var("LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+    // A subscriber already installed (tests) is fine.
+    drop(result);
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = cli.config;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            init_tracing(&config);
+            let applied = crate::db::run_migrations(&config.database_url).await?;
+            println!("{} migration(s) applied", applied.len());
+            Ok(())
+        }
+        Command::CreateAdmin { email, name, .. } => {
+            init_tracing(&config);
+            let mut password = String::new();
+            std::io::stdin()
+                .take(crate::domain::password::MAX_PASSWORD_BYTES as u64 + 2)
+                .read_to_string(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            crate::db::run_migrations(&config.database_url).await?;
+            let app = AppState::new(config, Clock::system())?;
+            let user = accounts::create_admin(&app, &email, &name, password)
+                .await?;
+            println!("admin {} <{}> created (id {})", user.name, user.email, user.id);
+            Ok(())
+        }
+        Command::PrintSchema => {
+            print!("{}", crate::graphql::sdl());
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    init_tracing(&config);
+    crate::db::run_migrations(&config.database_url).await?;
+    let app = AppState::new(config, Clock::system())?;
+    let server = BoundServer::bind(app.clone(), app.config.listen_addr).await?;
+    let addr = server.local_addr();
+    tracing::info!(addr = ?addr, backend = ?app.db.backend(), "portal-admin listening");
+    print_first_start_help(&app).await;
+    server.run(shutdown_signal()).await?;
+    app.db.close();
+    Ok(())
+}
+
+/// On a database without an admin, tells the newcomer how to get in.
+async fn print_first_start_help(app: &AppState) {
+    let admins = match app.db.conn().await {
+        Ok(mut conn) => users::count_active_admins(&mut conn).await,
+        Err(err) => Err(err),
+    };
+    if let Ok(0) = admins {
+        eprintln!(
+            "\nNo admin exists yet. Create one, then sign in at {}/ :\n\n  \
+             echo 'a-long-password' | portal-admin create-admin --email you@example.com --name 'Your Name' --password-stdin\n\
+             (or: cargo run -- create-admin …)\n",
+            app.config.public_url()
+        );
+    }
+}

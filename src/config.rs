@@ -1,0 +1,110 @@
+//! Configuration, from the environment (or the matching command-line flags).
+//! The README's configuration table lists the same variables.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// `postgres://…` or `sqlite://PATH`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://portal-admin.db", global = true)]
+    pub database_url: String,
+
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8000", global = true)]
+    pub listen_addr: SocketAddr,
+
+    /// Origin used in emailed links; default `http://LISTEN_ADDR`. Never taken from request headers.
+    #[arg(long, env = "PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
+    /// lettre SMTP URL (`smtp://host:port`, `smtps://user:pass@host`). Unset: mail goes to MAIL_DIR.
+    #[arg(long, env = "SMTP_URL", global = true)]
+    pub smtp_url: Option<String>,
+
+    #[arg(long, env = "MAIL_DIR", default_value = "mail", global = true)]
+    pub mail_dir: PathBuf,
+
+    #[arg(long, env = "MAIL_FROM", default_value = "portal-admin <no-reply@localhost>", global = true)]
+    pub mail_from: String,
+
+    #[arg(long, env = "PORTAL_ENV", value_enum, default_value = "development", global = true)]
+    pub environment: Environment,
+
+    /// 32 bytes, base64: encrypts TOTP secrets at rest. Required in production; in development a
+    /// key is generated and kept beside the SQLite file (or in the working directory).
+    #[arg(long, env = "TOTP_ENCRYPTION_KEY", global = true, hide_env_values = true)]
+    pub totp_encryption_key: Option<String>,
+
+    #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 10, global = true)]
+    pub database_pool_size: usize,
+
+    /// How long a request waits for a database connection before answering UNAVAILABLE.
+    #[arg(long, env = "DATABASE_TIMEOUT_SECONDS", default_value_t = 5, global = true)]
+    pub database_timeout_seconds: u64,
+
+    /// PostgreSQL statement timeout.
+    #[arg(long, env = "DATABASE_STATEMENT_TIMEOUT_SECONDS", default_value_t = 15, global = true)]
+    pub database_statement_timeout_seconds: u64,
+
+    #[arg(long, env = "SESSION_IDLE_MINUTES", default_value_t = 30, global = true)]
+    pub session_idle_minutes: i64,
+
+    #[arg(long, env = "SESSION_ABSOLUTE_HOURS", default_value_t = 12, global = true)]
+    pub session_absolute_hours: i64,
+
+    #[arg(long, env = "INVITATION_TTL_HOURS", default_value_t = 168, global = true)]
+    pub invitation_ttl_hours: i64,
+
+    #[arg(long, env = "PASSWORD_RESET_TTL_MINUTES", default_value_t = 60, global = true)]
+    pub password_reset_ttl_minutes: i64,
+
+    /// Hard limit of one impersonation; never extended.
+    #[arg(long, env = "IMPERSONATION_MINUTES", default_value_t = 60, global = true)]
+    pub impersonation_minutes: i64,
+
+    /// Failed sign-ins allowed per account, and per client IP, within the throttle window.
+    #[arg(long, env = "SIGN_IN_MAX_FAILURES", default_value_t = 5, global = true)]
+    pub sign_in_max_failures: i32,
+
+    #[arg(long, env = "SIGN_IN_IP_MAX_FAILURES", default_value_t = 50, global = true)]
+    pub sign_in_ip_max_failures: i32,
+
+    #[arg(long, env = "SIGN_IN_WINDOW_MINUTES", default_value_t = 15, global = true)]
+    pub sign_in_window_minutes: i64,
+
+    /// Password hashes computed at once (argon2id uses 19 MiB each).
+    #[arg(long, env = "PASSWORD_HASH_CONCURRENCY", default_value_t = 4, global = true)]
+    pub password_hash_concurrency: usize,
+}
+
+impl Config {
+    /// Configuration from defaults and the environment only, as `portal-admin` with no flags sees it.
+    pub fn from_env() -> Result<Self, clap::Error> {
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            config: Config,
+        }
+        <Only as clap::Parser>::try_parse_from(["portal-admin"]).map(|only| only.config)
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.environment == Environment::Production
+    }
+
+    pub fn public_url(&self) -> String {
+        let url = match &self.public_url {
+            Some(url) => url.clone(),
+            None => format!("http://{}", self.listen_addr),
+        };
+        url.trim_end_matches('/').to_owned()
+    }
+}

@@ -1,0 +1,460 @@
+//! The data layer: the only module that knows diesel and the two backends.
+//!
+//! One portable [`schema`] serves PostgreSQL (`AsyncPgConnection`) and SQLite
+//! (`SyncConnectionWrapper<SqliteConnection>`), each behind a deadpool pool. A [`DbConn`] is an
+//! enum of the two pooled connections; [`dispatch!`] runs the same diesel query against whichever
+//! it holds, so query code is written once and compiled for both. (This is the shape an async
+//! `MultiConnection` would take; if diesel-async grows one, `DbConn` becomes that type and the
+//! query functions stay as they are.)
+//!
+//! Writes to audited tables happen only inside [`Database::write`], which opens the transaction
+//! together with the audit actor: the functions that change audited records take a [`WriteTx`],
+//! and write their audit rows through it before the transaction commits.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel_async::pooled_connection::deadpool::{Object, Pool, PoolError};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection, TransactionManager};
+use futures::future::BoxFuture;
+use futures::FutureExt;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::domain::audit::{AuditActor, AuditEntry};
+use crate::domain::AuditEventId;
+use crate::error::{AppError, AppResult};
+
+pub mod audit;
+mod migrations;
+pub mod models;
+pub mod schema;
+mod types;
+
+pub use migrations::run_migrations;
+
+type SqliteConn = SyncConnectionWrapper<diesel::SqliteConnection>;
+
+/// Runs `$body` with `$c` bound to the concrete connection (`&mut AsyncPgConnection` or
+/// `&mut SyncConnectionWrapper<SqliteConnection>`). The body is compiled once per backend.
+macro_rules! dispatch {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConn::Postgres(pooled) => {
+                let $c: &mut ::diesel_async::AsyncPgConnection = &mut **pooled;
+                $body
+            }
+            $crate::db::DbConn::Sqlite(pooled) => {
+                let $c: &mut ::diesel_async::sync_connection_wrapper::SyncConnectionWrapper<
+                    ::diesel::SqliteConnection,
+                > = &mut **pooled;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use dispatch;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// Where the database is, parsed from `DATABASE_URL`.
+#[derive(Debug, Clone)]
+pub enum DatabaseUrl {
+    Postgres(String),
+    /// A file path (or `:memory:`).
+    Sqlite(String),
+}
+
+impl DatabaseUrl {
+    pub fn parse(url: &str) -> anyhow::Result<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DatabaseUrl::Postgres(url.to_owned()));
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .ok_or_else(|| {
+                anyhow::anyhow!("DATABASE_URL must start with postgres:// or sqlite:// (got `{url}`)")
+            })?;
+        if path.is_empty() {
+            anyhow::bail!("DATABASE_URL sqlite:// needs a file path");
+        }
+        Ok(DatabaseUrl::Sqlite(path.to_owned()))
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            DatabaseUrl::Postgres(_) => Backend::Postgres,
+            DatabaseUrl::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+}
+
+#[derive(Clone)]
+enum Pools {
+    Postgres(Pool<AsyncPgConnection>),
+    Sqlite(Pool<SqliteConn>),
+}
+
+/// The pooled database handle the whole service shares.
+#[derive(Clone)]
+pub struct Database {
+    pools: Pools,
+    clock: Clock,
+    /// SQLite allows one writer; write transactions queue here instead of failing with
+    /// SQLITE_BUSY when a deferred transaction cannot upgrade its lock.
+    sqlite_writer: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A pooled connection of either backend.
+pub enum DbConn {
+    Postgres(Object<AsyncPgConnection>),
+    Sqlite(Object<SqliteConn>),
+}
+
+/// Pool usage, for `/metrics`.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolStatus {
+    pub max_size: usize,
+    pub size: usize,
+    pub available: usize,
+    pub waiting: usize,
+}
+
+struct Timeouts {
+    connect: Duration,
+    statement: Duration,
+}
+
+fn sqlite_setup(path: &str) -> BoxFuture<'static, diesel::ConnectionResult<SqliteConn>> {
+    let path = path.to_owned();
+    async move {
+        tokio::task::spawn_blocking(move || {
+            use diesel::Connection;
+            let mut conn = diesel::SqliteConnection::establish(&path)?;
+            migrations::apply_sqlite_pragmas(&mut conn)
+                .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
+            Ok(SyncConnectionWrapper::new(conn))
+        })
+        .await
+        .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?
+    }
+    .boxed()
+}
+
+async fn pg_establish(url: &str, timeouts: &Timeouts) -> diesel::ConnectionResult<AsyncPgConnection> {
+    let mut conn = tokio::time::timeout(timeouts.connect, AsyncPgConnection::establish(url))
+        .await
+        .map_err(|_| diesel::ConnectionError::BadConnection("connect timed out".into()))??;
+    let statement_ms = timeouts.statement.as_millis();
+    conn.batch_execute(&format!(
+        "SET statement_timeout = {statement_ms}; SET lock_timeout = {statement_ms}; \
+         SET idle_in_transaction_session_timeout = {}; SET TIME ZONE 'UTC'",
+        statement_ms * 4
+    ))
+    .await
+    .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
+    Ok(conn)
+}
+
+impl Database {
+    /// Opens the pool for `config.database_url`. Connections are made lazily, so this succeeds
+    /// while the database is down; requests then answer UNAVAILABLE until it is back.
+    pub fn connect(config: &Config, clock: Clock) -> anyhow::Result<Self> {
+        let url = DatabaseUrl::parse(&config.database_url)?;
+        let wait = Duration::from_secs(config.database_timeout_seconds.max(1));
+        let timeouts = Arc::new(Timeouts {
+            connect: wait,
+            statement: Duration::from_secs(config.database_statement_timeout_seconds.max(1)),
+        });
+        let runtime = deadpool::Runtime::Tokio1;
+        let pools = match url {
+            DatabaseUrl::Postgres(url) => {
+                let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
+                manager_config.custom_setup = Box::new(move |url| {
+                    let timeouts = timeouts.clone();
+                    let url = url.to_owned();
+                    async move { pg_establish(&url, &timeouts).await }.boxed()
+                });
+                let manager = AsyncDieselConnectionManager::new_with_config(url, manager_config);
+                Pools::Postgres(
+                    Pool::builder(manager)
+                        .max_size(config.database_pool_size)
+                        .wait_timeout(Some(wait))
+                        .create_timeout(Some(wait))
+                        .recycle_timeout(Some(wait))
+                        .runtime(runtime)
+                        .build()?,
+                )
+            }
+            DatabaseUrl::Sqlite(path) => {
+                migrations::prepare_sqlite_path(&path)?;
+                let mut manager_config = ManagerConfig::<SqliteConn>::default();
+                manager_config.custom_setup = Box::new(|path| sqlite_setup(path));
+                let manager = AsyncDieselConnectionManager::new_with_config(path, manager_config);
+                Pools::Sqlite(
+                    Pool::builder(manager)
+                        .max_size(config.database_pool_size)
+                        .wait_timeout(Some(wait))
+                        .create_timeout(Some(wait))
+                        .recycle_timeout(Some(wait))
+                        .runtime(runtime)
+                        .build()?,
+                )
+            }
+        };
+        Ok(Self {
+            pools,
+            clock,
+            sqlite_writer: Arc::new(tokio::sync::Mutex::new(())),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.pools {
+            Pools::Postgres(_) => Backend::Postgres,
+            Pools::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// A connection from the pool, for reads and for single-statement writes to tables that are
+    /// not audited. Fails with UNAVAILABLE after the pool wait timeout.
+    pub async fn conn(&self) -> AppResult<DbConn> {
+        match &self.pools {
+            Pools::Postgres(pool) => pool.get().await.map(DbConn::Postgres),
+            Pools::Sqlite(pool) => pool.get().await.map(DbConn::Sqlite),
+        }
+        .map_err(pool_error)
+    }
+
+    pub fn pool_status(&self) -> PoolStatus {
+        let status = match &self.pools {
+            Pools::Postgres(pool) => pool.status(),
+            Pools::Sqlite(pool) => pool.status(),
+        };
+        PoolStatus {
+            max_size: status.max_size,
+            size: status.size,
+            available: status.available,
+            waiting: status.waiting,
+        }
+    }
+
+    /// Answers whether the database takes a query now (for `/readyz`).
+    pub async fn ping(&self) -> AppResult<()> {
+        let mut conn = self.conn().await?;
+        dispatch!(&mut conn, |c| c.batch_execute("SELECT 1").await)?;
+        Ok(())
+    }
+
+    pub fn close(&self) {
+        match &self.pools {
+            Pools::Postgres(pool) => pool.close(),
+            Pools::Sqlite(pool) => pool.close(),
+        }
+    }
+
+    /// Runs `work` in one transaction with audit context `actor`. The transaction commits when
+    /// `work` returns `Ok` and rolls back (changing nothing) when it returns `Err` or is dropped.
+    ///
+    /// This is the only way to obtain a [`WriteTx`], and the functions that change audited tables
+    /// require one: a change without its audit rows cannot be written by accident.
+    pub async fn write<T, F>(&self, actor: AuditActor, work: F) -> AppResult<T>
+    where
+        T: Send,
+        F: for<'t> FnOnce(&'t mut WriteTx) -> BoxFuture<'t, AppResult<T>> + Send,
+    {
+        let writer = match self.backend() {
+            Backend::Sqlite => Some(self.sqlite_writer.clone().lock_owned().await),
+            Backend::Postgres => None,
+        };
+        let mut conn = self.conn().await?;
+        begin_write(&mut conn).await?;
+        let mut tx = WriteTx {
+            conn: Some(conn),
+            _writer: writer,
+            actor,
+            now: self.clock.now(),
+        };
+        let outcome = work(&mut tx).await;
+        let Some(mut conn) = tx.conn.take() else {
+            return Err(AppError::internal(anyhow::anyhow!("transaction connection lost")));
+        };
+        match outcome {
+            Ok(value) => {
+                finish(&mut conn, true).await?;
+                Ok(value)
+            }
+            Err(err) => {
+                if let Err(rollback) = finish(&mut conn, false).await {
+                    tracing::warn!(error = ?rollback, "rollback failed");
+                }
+                Err(err)
+            }
+        }
+    }
+}
+
+async fn begin_write(conn: &mut DbConn) -> AppResult<()> {
+    match conn {
+        DbConn::Postgres(c) => {
+            <AsyncPgConnection as AsyncConnection>::TransactionManager::begin_transaction(&mut **c)
+                .await?
+        }
+        // BEGIN IMMEDIATE takes SQLite's write lock up front, so a transaction never fails
+        // half-way when upgrading from a read lock.
+        DbConn::Sqlite(c) => {
+            c.spawn_blocking(|inner| {
+                diesel::connection::AnsiTransactionManager::begin_transaction_sql(
+                    inner,
+                    "BEGIN IMMEDIATE",
+                )
+            })
+            .await?
+        }
+    }
+    Ok(())
+}
+
+async fn finish(conn: &mut DbConn, commit: bool) -> AppResult<()> {
+    dispatch!(conn, |c| if commit {
+        commit_tx(c).await
+    } else {
+        rollback_tx(c).await
+    })?;
+    Ok(())
+}
+
+async fn commit_tx<C: AsyncConnection>(conn: &mut C) -> diesel::QueryResult<()> {
+    C::TransactionManager::commit_transaction(conn).await
+}
+
+async fn rollback_tx<C: AsyncConnection>(conn: &mut C) -> diesel::QueryResult<()> {
+    C::TransactionManager::rollback_transaction(conn).await
+}
+
+/// An open write transaction with its audit context. See [`Database::write`].
+pub struct WriteTx {
+    conn: Option<DbConn>,
+    _writer: Option<tokio::sync::OwnedMutexGuard<()>>,
+    actor: AuditActor,
+    now: NaiveDateTime,
+}
+
+impl WriteTx {
+    /// The connection, for reads and for writes to tables that are not audited (sessions,
+    /// tokens, the outbox) that must commit with this change.
+    pub fn conn(&mut self) -> AppResult<&mut DbConn> {
+        self.conn
+            .as_mut()
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("transaction already finished")))
+    }
+
+    pub fn actor(&self) -> &AuditActor {
+        &self.actor
+    }
+
+    /// The transaction's timestamp: every row it writes carries the same time.
+    pub fn now(&self) -> NaiveDateTime {
+        self.now
+    }
+
+    /// Writes one audit event with its field changes, in this transaction.
+    pub async fn audit(&mut self, entry: AuditEntry) -> AppResult<AuditEventId> {
+        let actor = self.actor.clone();
+        let now = self.now;
+        audit::insert_event(self.conn()?, &actor, now, &entry).await
+    }
+}
+
+impl Drop for WriteTx {
+    /// A request dropped mid-transaction (the client went away) must not return a connection
+    /// with an open transaction, nor release SQLite's writer slot before the rollback.
+    fn drop(&mut self) {
+        if let Some(mut conn) = self.conn.take() {
+            let writer = self._writer.take();
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                handle.spawn(async move {
+                    let _ = finish(&mut conn, false).await;
+                    drop(writer);
+                });
+            }
+        }
+    }
+}
+
+fn pool_error(err: PoolError) -> AppError {
+    tracing::warn!(error = %err, "database connection unavailable");
+    AppError::Unavailable
+}
+
+/// Maps database errors onto the service's error policy (see `crate::error`).
+impl From<DieselError> for AppError {
+    fn from(err: DieselError) -> Self {
+        match &err {
+            DieselError::NotFound => AppError::not_found("Record"),
+            DieselError::DatabaseError(kind, info) => match kind {
+                DatabaseErrorKind::UniqueViolation => {
+                    let constraint = info.constraint_name().unwrap_or(info.message());
+                    AppError::conflict(unique_violation_message(constraint))
+                }
+                DatabaseErrorKind::ClosedConnection => {
+                    tracing::warn!(error = %err, "database connection lost");
+                    AppError::Unavailable
+                }
+                DatabaseErrorKind::Unknown
+                    if is_timeout_or_busy(info.message()) =>
+                {
+                    tracing::warn!(error = %err, "database busy or timed out");
+                    AppError::Unavailable
+                }
+                _ => AppError::internal(err),
+            },
+            DieselError::BrokenTransactionManager => AppError::Unavailable,
+            _ => AppError::internal(err),
+        }
+    }
+}
+
+fn is_timeout_or_busy(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    message.contains("statement timeout")
+        || message.contains("lock timeout")
+        || message.contains("database is locked")
+        || message.contains("connection")
+}
+
+fn unique_violation_message(constraint: &str) -> &'static str {
+    if constraint.contains("users_email") || constraint.contains("users.email") {
+        "A user with this email already exists."
+    } else if constraint.contains("inbound_numbers") {
+        "This number is already active on another record."
+    } else if constraint.contains("company_memberships") {
+        "This user is already a member of the company."
+    } else if constraint.contains("team_memberships") {
+        "This user is already a member of the team."
+    } else if constraint.contains("teams") {
+        "The company already has a team with this name."
+    } else {
+        "This conflicts with an existing record."
+    }
+}
+
+impl From<diesel::ConnectionError> for AppError {
+    fn from(err: diesel::ConnectionError) -> Self {
+        tracing::warn!(error = %err, "database connection failed");
+        AppError::Unavailable
+    }
+}

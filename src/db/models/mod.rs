@@ -1,0 +1,10 @@
+//! Row structs, insert forms and update forms per table, with the queries that serve them.
+//! Queries take a connection (or, for audited tables, a `WriteTx`) so they compose inside one
+//! transaction.
+
+pub mod memberships;
+pub mod sessions;
+pub mod users;
+
+pub use sessions::{NewSession, Session};
+pub use users::{NewUser, User, UserChanges};

@@ -1,0 +1,136 @@
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use crate::db::schema::sessions;
+use crate::db::{DbConn, dispatch};
+use crate::domain::{SessionId, UserId};
+use crate::error::AppResult;
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = sessions)]
+#[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct Session {
+    pub id: SessionId,
+    pub token_hash: String,
+    pub user_id: UserId,
+    pub created_at: NaiveDateTime,
+    pub last_seen_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub revoked_at: Option<NaiveDateTime>,
+    pub impersonator_id: Option<UserId>,
+    pub parent_session_id: Option<SessionId>,
+    pub impersonation_reason: Option<String>,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl Session {
+    /// Whether the session still admits requests at `now`, given the idle limit.
+    pub fn is_live(&self, now: NaiveDateTime, idle: chrono::Duration) -> bool {
+        self.revoked_at.is_none() && now < self.expires_at && now < self.last_seen_at + idle
+    }
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = sessions)]
+pub struct NewSession {
+    pub token_hash: String,
+    pub user_id: UserId,
+    pub created_at: NaiveDateTime,
+    pub last_seen_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub impersonator_id: Option<UserId>,
+    pub parent_session_id: Option<SessionId>,
+    pub impersonation_reason: Option<String>,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+pub async fn insert(conn: &mut DbConn, new_session: &NewSession) -> AppResult<Session> {
+    let session = dispatch!(conn, |c| {
+        diesel::insert_into(sessions::table)
+            .values(new_session)
+            .returning(Session::as_returning())
+            .get_result(c)
+            .await
+    })?;
+    Ok(session)
+}
+
+pub async fn find_by_token_hash(conn: &mut DbConn, token_hash: &str) -> AppResult<Option<Session>> {
+    let session = dispatch!(conn, |c| {
+        sessions::table
+            .filter(sessions::token_hash.eq(token_hash))
+            .select(Session::as_select())
+            .first(c)
+            .await
+            .optional()
+    })?;
+    Ok(session)
+}
+
+pub async fn find(conn: &mut DbConn, id: SessionId) -> AppResult<Option<Session>> {
+    let session = dispatch!(conn, |c| {
+        sessions::table
+            .find(id)
+            .select(Session::as_select())
+            .first(c)
+            .await
+            .optional()
+    })?;
+    Ok(session)
+}
+
+/// Records activity for the idle limit.
+pub async fn touch(conn: &mut DbConn, ids: &[SessionId], now: NaiveDateTime) -> AppResult<()> {
+    dispatch!(conn, |c| {
+        diesel::update(sessions::table.filter(sessions::id.eq_any(ids)))
+            .filter(sessions::revoked_at.is_null())
+            .set(sessions::last_seen_at.eq(now))
+            .execute(c)
+            .await
+    })?;
+    Ok(())
+}
+
+/// Revokes a session and the impersonation sessions hanging off it.
+pub async fn revoke(conn: &mut DbConn, id: SessionId, now: NaiveDateTime) -> AppResult<usize> {
+    let count = dispatch!(conn, |c| {
+        diesel::update(
+            sessions::table.filter(sessions::id.eq(id).or(sessions::parent_session_id.eq(id))),
+        )
+        .filter(sessions::revoked_at.is_null())
+        .set(sessions::revoked_at.eq(now))
+        .execute(c)
+        .await
+    })?;
+    Ok(count)
+}
+
+/// Revokes every session of a user, every impersonation of them and every impersonation they
+/// run, except `keep` (the session making the request, when it stays signed in).
+pub async fn revoke_all_for_user(
+    conn: &mut DbConn,
+    user_id: UserId,
+    keep: Option<SessionId>,
+    now: NaiveDateTime,
+) -> AppResult<usize> {
+    let keep = keep.unwrap_or(SessionId(0));
+    let count = dispatch!(conn, |c| {
+        diesel::update(
+            sessions::table.filter(
+                sessions::user_id
+                    .eq(user_id)
+                    .or(sessions::impersonator_id.eq(user_id)),
+            ),
+        )
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::id.ne(keep))
+        .filter(sessions::parent_session_id.ne(keep).or(sessions::parent_session_id.is_null()))
+        .set(sessions::revoked_at.eq(now))
+        .execute(c)
+        .await
+    })?;
+    Ok(count)
+}

@@ -1,0 +1,11 @@
+//! Domain types and rules: plain data and pure functions, no database and no GraphQL.
+
+pub mod audit;
+pub mod enums;
+pub mod ids;
+pub mod password;
+pub mod secrets;
+pub mod viewer;
+
+pub use enums::{AuditAction, AuditRecordType, CompanyStatus, OrganizationStatus, Role, UserStatus};
+pub use ids::*;

@@ -1,0 +1,44 @@
+//! The GraphQL API: thin resolvers over `services`, merged per domain.
+
+use async_graphql::{EmptySubscription, MergedObject, Schema};
+
+use crate::config::Config;
+
+pub mod context;
+mod session;
+pub mod types;
+
+pub use context::RequestContext;
+
+#[derive(MergedObject, Default)]
+pub struct Query(session::SessionQuery);
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(session::SessionMutation);
+
+pub type ApiSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// Query limits: generous for the console's deepest page, far below what a hostile query needs.
+pub const MAX_DEPTH: usize = 12;
+pub const MAX_COMPLEXITY: usize = 2_000;
+pub const MAX_DIRECTIVES: usize = 8;
+pub const MAX_RECURSIVE_DEPTH: usize = 32;
+
+pub fn build_schema(config: &Config) -> ApiSchema {
+    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .limit_directives(MAX_DIRECTIVES)
+        .limit_recursive_depth(MAX_RECURSIVE_DEPTH);
+    if config.is_production() {
+        builder = builder.disable_introspection().disable_suggestions();
+    }
+    builder.finish()
+}
+
+/// The SDL the server serves (`portal-admin print-schema`, and the committed schema.graphql).
+pub fn sdl() -> String {
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .finish()
+        .sdl()
+}

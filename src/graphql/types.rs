@@ -1,0 +1,75 @@
+//! GraphQL object types: thin wrappers over the database rows, resolving fields and nested
+//! lists through the services.
+
+use async_graphql::{ID, Object};
+use chrono::{DateTime, NaiveDateTime, Utc};
+
+use crate::db::models;
+use crate::domain::{Role, UserStatus};
+use crate::error::{AppError, AppResult};
+
+/// Timestamps leave the service as RFC 3339 UTC (`DateTime` scalar).
+pub fn utc(at: NaiveDateTime) -> DateTime<Utc> {
+    at.and_utc()
+}
+
+/// Parses a GraphQL `ID` into a newtype id; a malformed id is BAD_USER_INPUT on `field`.
+pub fn parse_id<T: std::str::FromStr>(field: &'static str, id: &ID) -> AppResult<T> {
+    id.parse::<T>()
+        .map_err(|_| AppError::bad_input(field, "This is not a valid id."))
+}
+
+pub fn to_id(id: impl ToString) -> ID {
+    ID(id.to_string())
+}
+
+pub struct User(pub models::User);
+
+#[Object]
+impl User {
+    async fn id(&self) -> ID {
+        to_id(self.0.id)
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    async fn email(&self) -> &str {
+        &self.0.email
+    }
+
+    async fn role(&self) -> Role {
+        self.0.role
+    }
+
+    async fn status(&self) -> UserStatus {
+        self.0.status()
+    }
+
+    async fn last_sign_in_at(&self) -> Option<DateTime<Utc>> {
+        self.0.last_sign_in_at.map(utc)
+    }
+
+    async fn two_factor_enabled(&self) -> bool {
+        self.0.two_factor_enabled()
+    }
+
+    async fn discarded_at(&self) -> Option<DateTime<Utc>> {
+        self.0.discarded_at.map(utc)
+    }
+
+    async fn invitation_sent_at(&self) -> Option<DateTime<Utc>> {
+        self.0.invitation_sent_at.map(utc)
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        utc(self.0.created_at)
+    }
+
+    /// Increases with every audited change; send it back as `expectedVersion` to refuse a
+    /// concurrent overwrite.
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+}

@@ -1,0 +1,203 @@
+//! Sessions: signing in and out, and turning a bearer token into a [`Viewer`].
+
+use chrono::{Duration, NaiveDateTime};
+use futures::FutureExt;
+
+use crate::app::AppState;
+use crate::db::models::{NewSession, User, sessions, users, memberships};
+use crate::domain::audit::{AuditEntry, RecordRef};
+use crate::domain::password::MAX_PASSWORD_BYTES;
+use crate::domain::secrets::{Redacted, hash_token, issue_token};
+use crate::domain::viewer::{Impersonation, RequestMeta, Viewer, anonymous_actor};
+use crate::domain::{AuditAction, AuditRecordType, Role, UserStatus};
+use crate::error::{AppError, AppResult};
+
+/// Activity is written back at most this often (the idle limit is counted in minutes).
+const TOUCH_EVERY: Duration = Duration::seconds(60);
+
+pub struct SignInInput {
+    pub email: String,
+    pub password: Redacted<String>,
+    pub totp_code: Option<Redacted<String>>,
+    pub recovery_code: Option<Redacted<String>>,
+}
+
+/// A session handed to its owner: the plaintext token exists only here.
+pub struct IssuedSession {
+    pub token: Redacted<String>,
+    pub expires_at: NaiveDateTime,
+    pub user: User,
+}
+
+fn idle_limit(app: &AppState) -> Duration {
+    Duration::minutes(app.config.session_idle_minutes)
+}
+
+/// Checks email and password (and, for accounts with 2FA, the second factor) and opens a session.
+pub async fn sign_in(app: &AppState, meta: &RequestMeta, input: SignInInput) -> AppResult<IssuedSession> {
+    let email = input.email.trim();
+    if email.is_empty() || email.len() > 320 || input.password.expose().len() > MAX_PASSWORD_BYTES {
+        return Err(AppError::InvalidCredentials);
+    }
+    let mut conn = app.db.conn().await?;
+    let user = users::find_by_email(&mut conn, email).await?;
+    drop(conn);
+
+    let password_ok = app
+        .passwords
+        .verify(
+            input.password.expose(),
+            user.as_ref().and_then(|u| u.password_hash.as_deref()),
+        )
+        .await?;
+    let user = match user {
+        Some(user) if password_ok && user.status() == UserStatus::Active => user,
+        other => {
+            if let Some(user) = other {
+                record_failed_sign_in(app, meta, &user, "wrong password or inactive account").await?;
+            }
+            return Err(AppError::InvalidCredentials);
+        }
+    };
+
+    open_session(app, meta, &user, AuditAction::SignIn, None).await
+}
+
+async fn record_failed_sign_in(app: &AppState, meta: &RequestMeta, user: &User, why: &str) -> AppResult<()> {
+    let entry = AuditEntry::new(AuditAction::SignInFailed, RecordRef::new(AuditRecordType::User, user.id))
+        .with_reason(Some(why.to_owned()));
+    app.db
+        .write(anonymous_actor(meta, Some(user.id)), |tx| {
+            async move {
+                tx.audit(entry).await?;
+                Ok(())
+            }
+            .boxed()
+        })
+        .await
+}
+
+/// Opens a session for `user` (sign-in or accepted invitation), records the sign-in time and
+/// writes `action` to the user's audit trail.
+pub async fn open_session(
+    app: &AppState,
+    meta: &RequestMeta,
+    user: &User,
+    action: AuditAction,
+    reason: Option<String>,
+) -> AppResult<IssuedSession> {
+    let token = issue_token();
+    let now = app.clock.now();
+    let expires_at = now + Duration::hours(app.config.session_absolute_hours);
+    let new_session = NewSession {
+        token_hash: token.hash.clone(),
+        user_id: user.id,
+        created_at: now,
+        last_seen_at: now,
+        expires_at,
+        impersonator_id: None,
+        parent_session_id: None,
+        impersonation_reason: None,
+        client_ip: meta.client_ip.clone(),
+        user_agent: meta.user_agent.clone(),
+    };
+    let user_id = user.id;
+    let entry = AuditEntry::new(action, RecordRef::new(AuditRecordType::User, user_id)).with_reason(reason);
+    let user = app
+        .db
+        .write(anonymous_actor(meta, Some(user_id)), |tx| {
+            async move {
+                let now = tx.now();
+                users::record_sign_in(tx, user_id, now).await?;
+                sessions::insert(tx.conn()?, &new_session).await?;
+                tx.audit(entry).await?;
+                users::get(tx.conn()?, user_id).await
+            }
+            .boxed()
+        })
+        .await?;
+    Ok(IssuedSession {
+        token: token.plaintext,
+        expires_at,
+        user,
+    })
+}
+
+/// Ends the session the request came with (and any impersonation hanging off it).
+pub async fn sign_out(app: &AppState, meta: &RequestMeta, viewer: &Viewer) -> AppResult<()> {
+    let session_id = viewer.session_id;
+    // Signing out while impersonating ends the admin's session too: the person at the keyboard
+    // asked to leave.
+    let admin_session = viewer.impersonation.as_ref().map(|i| i.admin_session_id);
+    let record = RecordRef::new(AuditRecordType::User, viewer.impersonator_id().unwrap_or(viewer.user_id));
+    app.db
+        .write(viewer.audit_actor(meta), |tx| {
+            async move {
+                let now = tx.now();
+                sessions::revoke(tx.conn()?, session_id, now).await?;
+                if let Some(admin_session) = admin_session {
+                    sessions::revoke(tx.conn()?, admin_session, now).await?;
+                }
+                tx.audit(AuditEntry::new(AuditAction::SignOut, record)).await?;
+                Ok(())
+            }
+            .boxed()
+        })
+        .await
+}
+
+/// Resolves a bearer token to the viewer, or UNAUTHENTICATED when the token is unknown, revoked,
+/// expired or idle, when its user is discarded, or when an impersonation's admin side no longer
+/// holds (admin signed out, discarded or demoted).
+pub async fn authenticate(app: &AppState, token: &str) -> AppResult<Viewer> {
+    let now = app.clock.now();
+    let idle = idle_limit(app);
+    let mut conn = app.db.conn().await?;
+    let session = sessions::find_by_token_hash(&mut conn, &hash_token(token))
+        .await?
+        .filter(|s| s.is_live(now, idle))
+        .ok_or(AppError::Unauthenticated)?;
+    let user = users::find(&mut conn, session.user_id)
+        .await?
+        .filter(|u| u.status() == UserStatus::Active)
+        .ok_or(AppError::Unauthenticated)?;
+
+    let mut to_touch = vec![session.id];
+    let impersonation = match (session.impersonator_id, session.parent_session_id) {
+        (None, None) => None,
+        (Some(admin_id), Some(parent_id)) => {
+            let parent = sessions::find(&mut conn, parent_id)
+                .await?
+                .filter(|p| p.is_live(now, idle) && p.user_id == admin_id)
+                .ok_or(AppError::Unauthenticated)?;
+            users::find(&mut conn, admin_id)
+                .await?
+                .filter(|admin| admin.role == Role::Admin && admin.status() == UserStatus::Active)
+                .ok_or(AppError::Unauthenticated)?;
+            if now - parent.last_seen_at >= TOUCH_EVERY {
+                to_touch.push(parent.id);
+            }
+            Some(Impersonation {
+                admin_id,
+                admin_session_id: parent.id,
+                reason: session.impersonation_reason.clone().unwrap_or_default(),
+                started_at: session.created_at,
+                expires_at: session.expires_at,
+            })
+        }
+        _ => return Err(AppError::Unauthenticated),
+    };
+
+    if now - session.last_seen_at >= TOUCH_EVERY || to_touch.len() > 1 {
+        sessions::touch(&mut conn, &to_touch, now).await?;
+    }
+    let company_ids = memberships::company_ids_of(&mut conn, user.id).await?;
+    Ok(Viewer {
+        user_id: user.id,
+        role: user.role,
+        session_id: session.id,
+        session_expires_at: session.expires_at,
+        company_ids,
+        impersonation,
+    })
+}
