@@ -12,7 +12,11 @@ use crate::http::{BoundServer, shutdown_signal};
 use crate::services::accounts;
 
 #[derive(Debug, Parser)]
-#[command(name = "portal-admin", version, about = "GraphQL service behind the admin side of the portal")]
+#[command(
+    name = "portal-admin",
+    version,
+    about = "GraphQL service behind the admin side of the portal"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub config: Config,
@@ -44,8 +48,11 @@ pub enum Command {
 pub fn init_tracing(config: &Config) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let result = if config.is_production() || std::env::var("LOG_FORMAT").is_ok_and(|f| f == "json") {
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = if config.is_production() || std::env::var("LOG_FORMAT").is_ok_and(|f| f == "json")
+    {
         builder.json().try_init()
     } else {
         builder.try_init()
@@ -73,9 +80,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let password = password.trim_end_matches(['\r', '\n']);
             crate::db::run_migrations(&config.database_url).await?;
             let app = AppState::new(config, Clock::system())?;
-            let user = accounts::create_admin(&app, &email, &name, password)
-                .await?;
-            println!("admin {} <{}> created (id {})", user.name, user.email, user.id);
+            let user = accounts::create_admin(&app, &email, &name, password).await?;
+            println!(
+                "admin {} <{}> created (id {})",
+                user.name, user.email, user.id
+            );
             Ok(())
         }
         Command::PrintSchema => {

@@ -15,10 +15,20 @@ pub enum Environment {
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// `postgres://…` or `sqlite://PATH`.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://portal-admin.db", global = true)]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://portal-admin.db",
+        global = true
+    )]
     pub database_url: String,
 
-    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8000", global = true)]
+    #[arg(
+        long,
+        env = "LISTEN_ADDR",
+        default_value = "127.0.0.1:8000",
+        global = true
+    )]
     pub listen_addr: SocketAddr,
 
     /// Origin used in emailed links; default `http://LISTEN_ADDR`. Never taken from request headers.
@@ -32,56 +42,122 @@ pub struct Config {
     #[arg(long, env = "MAIL_DIR", default_value = "mail", global = true)]
     pub mail_dir: PathBuf,
 
-    #[arg(long, env = "MAIL_FROM", default_value = "portal-admin <no-reply@localhost>", global = true)]
+    #[arg(
+        long,
+        env = "MAIL_FROM",
+        default_value = "portal-admin <no-reply@localhost>",
+        global = true
+    )]
     pub mail_from: String,
 
-    #[arg(long, env = "PORTAL_ENV", value_enum, default_value = "development", global = true)]
+    #[arg(
+        long,
+        env = "PORTAL_ENV",
+        value_enum,
+        default_value = "development",
+        global = true
+    )]
     pub environment: Environment,
 
     /// 32 bytes, base64: encrypts TOTP secrets at rest. Required in production; in development a
     /// key is generated and kept beside the SQLite file (or in the working directory).
-    #[arg(long, env = "TOTP_ENCRYPTION_KEY", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "TOTP_ENCRYPTION_KEY",
+        global = true,
+        hide_env_values = true
+    )]
     pub totp_encryption_key: Option<String>,
 
     #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 10, global = true)]
     pub database_pool_size: usize,
 
     /// How long a request waits for a database connection before answering UNAVAILABLE.
-    #[arg(long, env = "DATABASE_TIMEOUT_SECONDS", default_value_t = 5, global = true)]
+    #[arg(
+        long,
+        env = "DATABASE_TIMEOUT_SECONDS",
+        default_value_t = 5,
+        global = true
+    )]
     pub database_timeout_seconds: u64,
 
     /// PostgreSQL statement timeout.
-    #[arg(long, env = "DATABASE_STATEMENT_TIMEOUT_SECONDS", default_value_t = 15, global = true)]
+    #[arg(
+        long,
+        env = "DATABASE_STATEMENT_TIMEOUT_SECONDS",
+        default_value_t = 15,
+        global = true
+    )]
     pub database_statement_timeout_seconds: u64,
 
-    #[arg(long, env = "SESSION_IDLE_MINUTES", default_value_t = 30, global = true)]
+    #[arg(
+        long,
+        env = "SESSION_IDLE_MINUTES",
+        default_value_t = 30,
+        global = true
+    )]
     pub session_idle_minutes: i64,
 
-    #[arg(long, env = "SESSION_ABSOLUTE_HOURS", default_value_t = 12, global = true)]
+    #[arg(
+        long,
+        env = "SESSION_ABSOLUTE_HOURS",
+        default_value_t = 12,
+        global = true
+    )]
     pub session_absolute_hours: i64,
 
-    #[arg(long, env = "INVITATION_TTL_HOURS", default_value_t = 168, global = true)]
+    #[arg(
+        long,
+        env = "INVITATION_TTL_HOURS",
+        default_value_t = 168,
+        global = true
+    )]
     pub invitation_ttl_hours: i64,
 
-    #[arg(long, env = "PASSWORD_RESET_TTL_MINUTES", default_value_t = 60, global = true)]
+    #[arg(
+        long,
+        env = "PASSWORD_RESET_TTL_MINUTES",
+        default_value_t = 60,
+        global = true
+    )]
     pub password_reset_ttl_minutes: i64,
 
     /// Hard limit of one impersonation; never extended.
-    #[arg(long, env = "IMPERSONATION_MINUTES", default_value_t = 60, global = true)]
+    #[arg(
+        long,
+        env = "IMPERSONATION_MINUTES",
+        default_value_t = 60,
+        global = true
+    )]
     pub impersonation_minutes: i64,
 
     /// Failed sign-ins allowed per account, and per client IP, within the throttle window.
     #[arg(long, env = "SIGN_IN_MAX_FAILURES", default_value_t = 5, global = true)]
     pub sign_in_max_failures: i32,
 
-    #[arg(long, env = "SIGN_IN_IP_MAX_FAILURES", default_value_t = 50, global = true)]
+    #[arg(
+        long,
+        env = "SIGN_IN_IP_MAX_FAILURES",
+        default_value_t = 50,
+        global = true
+    )]
     pub sign_in_ip_max_failures: i32,
 
-    #[arg(long, env = "SIGN_IN_WINDOW_MINUTES", default_value_t = 15, global = true)]
+    #[arg(
+        long,
+        env = "SIGN_IN_WINDOW_MINUTES",
+        default_value_t = 15,
+        global = true
+    )]
     pub sign_in_window_minutes: i64,
 
     /// Password hashes computed at once (argon2id uses 19 MiB each).
-    #[arg(long, env = "PASSWORD_HASH_CONCURRENCY", default_value_t = 4, global = true)]
+    #[arg(
+        long,
+        env = "PASSWORD_HASH_CONCURRENCY",
+        default_value_t = 4,
+        global = true
+    )]
     pub password_hash_concurrency: usize,
 }
 

@@ -68,7 +68,9 @@ pub enum AppError {
     InvalidCredentials,
     TwoFactorRequired,
     InvalidToken,
-    RateLimited { retry_after_seconds: i64 },
+    RateLimited {
+        retry_after_seconds: i64,
+    },
     Unavailable,
     Internal(anyhow::Error),
 }

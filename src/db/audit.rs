@@ -174,3 +174,28 @@ pub async fn changes_of(
     })?;
     Ok(rows)
 }
+
+/// A record's History: events about it or showing on it, newest first, `limit` of them before
+/// the keyset cursor `before` (an event id).
+pub async fn history(
+    conn: &mut DbConn,
+    record_type: AuditRecordType,
+    record_id: i64,
+    before: Option<AuditEventId>,
+    limit: i64,
+) -> AppResult<Vec<AuditEvent>> {
+    let before = before.unwrap_or(AuditEventId(i64::MAX));
+    let rows = dispatch!(conn, |c| {
+        audit_event_refs::table
+            .inner_join(audit_events::table)
+            .filter(audit_event_refs::record_type.eq(record_type))
+            .filter(audit_event_refs::record_id.eq(record_id))
+            .filter(audit_event_refs::event_id.lt(before))
+            .order(audit_event_refs::event_id.desc())
+            .limit(limit)
+            .select(AuditEvent::as_select())
+            .load(c)
+            .await
+    })?;
+    Ok(rows)
+}

@@ -1,7 +1,9 @@
 //! Embedded migrations, one set per dialect, run at start-up and by `portal-admin migrate`.
 
 use diesel::{Connection, RunQueryDsl, SqliteConnection};
-use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, SimpleAsyncConnection};
+use diesel_async::{
+    AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, SimpleAsyncConnection,
+};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use super::DatabaseUrl;
@@ -31,10 +33,10 @@ pub(super) fn prepare_sqlite_path(path: &str) -> anyhow::Result<()> {
     if path == ":memory:" || path.starts_with("file:") {
         return Ok(());
     }
-    if let Some(parent) = std::path::Path::new(path).parent() {
-        if !parent.as_os_str().is_empty() {
-            std::fs::create_dir_all(parent)?;
-        }
+    if let Some(parent) = std::path::Path::new(path).parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent)?;
     }
     Ok(())
 }

@@ -20,13 +20,13 @@ use diesel_async::pooled_connection::deadpool::{Object, Pool, PoolError};
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection, TransactionManager};
-use futures::future::BoxFuture;
 use futures::FutureExt;
+use futures::future::BoxFuture;
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::domain::audit::{AuditActor, AuditEntry};
 use crate::domain::AuditEventId;
+use crate::domain::audit::{AuditActor, AuditEntry};
 use crate::error::{AppError, AppResult};
 
 pub mod audit;
@@ -82,7 +82,9 @@ impl DatabaseUrl {
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
             .ok_or_else(|| {
-                anyhow::anyhow!("DATABASE_URL must start with postgres:// or sqlite:// (got `{url}`)")
+                anyhow::anyhow!(
+                    "DATABASE_URL must start with postgres:// or sqlite:// (got `{url}`)"
+                )
             })?;
         if path.is_empty() {
             anyhow::bail!("DATABASE_URL sqlite:// needs a file path");
@@ -115,6 +117,8 @@ pub struct Database {
 }
 
 /// A pooled connection of either backend.
+// Not boxed: a DbConn lives on the stack for one request; boxing would allocate per checkout.
+#[allow(clippy::large_enum_variant)]
 pub enum DbConn {
     Postgres(Object<AsyncPgConnection>),
     Sqlite(Object<SqliteConn>),
@@ -150,7 +154,10 @@ fn sqlite_setup(path: &str) -> BoxFuture<'static, diesel::ConnectionResult<Sqlit
     .boxed()
 }
 
-async fn pg_establish(url: &str, timeouts: &Timeouts) -> diesel::ConnectionResult<AsyncPgConnection> {
+async fn pg_establish(
+    url: &str,
+    timeouts: &Timeouts,
+) -> diesel::ConnectionResult<AsyncPgConnection> {
     let mut conn = tokio::time::timeout(timeouts.connect, AsyncPgConnection::establish(url))
         .await
         .map_err(|_| diesel::ConnectionError::BadConnection("connect timed out".into()))??;
@@ -259,6 +266,14 @@ impl Database {
         Ok(())
     }
 
+    /// Runs raw SQL statements outside any audit context. For operators' maintenance and for
+    /// tests that tamper with the database behind the application's back; never for requests.
+    pub async fn execute_sql(&self, sql: &str) -> AppResult<()> {
+        let mut conn = self.conn().await?;
+        dispatch!(&mut conn, |c| c.batch_execute(sql).await)?;
+        Ok(())
+    }
+
     pub fn close(&self) {
         match &self.pools {
             Pools::Postgres(pool) => pool.close(),
@@ -290,7 +305,9 @@ impl Database {
         };
         let outcome = work(&mut tx).await;
         let Some(mut conn) = tx.conn.take() else {
-            return Err(AppError::internal(anyhow::anyhow!("transaction connection lost")));
+            return Err(AppError::internal(anyhow::anyhow!(
+                "transaction connection lost"
+            )));
         };
         match outcome {
             Ok(value) => {
@@ -414,9 +431,7 @@ impl From<DieselError> for AppError {
                     tracing::warn!(error = %err, "database connection lost");
                     AppError::Unavailable
                 }
-                DatabaseErrorKind::Unknown
-                    if is_timeout_or_busy(info.message()) =>
-                {
+                DatabaseErrorKind::Unknown if is_timeout_or_busy(info.message()) => {
                     tracing::warn!(error = %err, "database busy or timed out");
                     AppError::Unavailable
                 }

@@ -298,7 +298,6 @@ diesel::joinable!(audit_changes -> audit_events (event_id));
 
 diesel::joinable!(audit_event_refs -> audit_events (event_id));
 
-
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     organizations,

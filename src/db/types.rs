@@ -109,4 +109,10 @@ macro_rules! text_enum_sql {
     )*};
 }
 
-text_enum_sql!(Role, OrganizationStatus, CompanyStatus, AuditRecordType, AuditAction);
+text_enum_sql!(
+    Role,
+    OrganizationStatus,
+    CompanyStatus,
+    AuditRecordType,
+    AuditAction
+);

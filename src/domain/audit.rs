@@ -33,7 +33,9 @@ pub enum AuditValue {
     Text(String),
     /// A secret (password hash, TOTP secret, token). The trail records that it changed, never the
     /// value; the fingerprint only decides whether it changed and is not stored.
-    Secret { fingerprint: Option<String> },
+    Secret {
+        fingerprint: Option<String>,
+    },
 }
 
 impl AuditValue {
@@ -252,15 +254,31 @@ mod tests {
 
     #[test]
     fn no_op_update_has_no_entry() {
-        let a = Rate { id: 1, cents: 100, secret: None };
-        let b = Rate { id: 1, cents: 100, secret: None };
+        let a = Rate {
+            id: 1,
+            cents: 100,
+            secret: None,
+        };
+        let b = Rate {
+            id: 1,
+            cents: 100,
+            secret: None,
+        };
         assert!(update_entry(&a, &b).is_none());
     }
 
     #[test]
     fn changed_fields_only_and_secrets_without_values() {
-        let a = Rate { id: 1, cents: 100, secret: Some("h1".into()) };
-        let b = Rate { id: 1, cents: 250, secret: Some("h2".into()) };
+        let a = Rate {
+            id: 1,
+            cents: 100,
+            secret: Some("h1".into()),
+        };
+        let b = Rate {
+            id: 1,
+            cents: 250,
+            secret: Some("h2".into()),
+        };
         let entry = update_entry(&a, &b).expect("rate changed");
         assert_eq!(entry.changes.len(), 2);
         assert_eq!(entry.changes[0].before.stored().as_deref(), Some("100"));

@@ -31,7 +31,6 @@ macro_rules! id_types {
     )*};
 }
 
-
 /// Applies `$mac!(Type)` to every id type, so per-type glue (database and GraphQL mappings) is
 /// written once.
 #[macro_export]

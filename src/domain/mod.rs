@@ -7,5 +7,7 @@ pub mod password;
 pub mod secrets;
 pub mod viewer;
 
-pub use enums::{AuditAction, AuditRecordType, CompanyStatus, OrganizationStatus, Role, UserStatus};
+pub use enums::{
+    AuditAction, AuditRecordType, CompanyStatus, OrganizationStatus, Role, UserStatus,
+};
 pub use ids::*;

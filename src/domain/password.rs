@@ -120,7 +120,10 @@ mod tests {
     #[test]
     fn rules() {
         assert!(validate_new_password("password", "short").is_err());
-        assert!(validate_new_password("password", "Password1").is_err(), "blocklisted");
+        assert!(
+            validate_new_password("password", "Password1").is_err(),
+            "blocklisted"
+        );
         assert!(validate_new_password("password", &"x".repeat(1025)).is_err());
         assert!(validate_new_password("password", "correct horse battery").is_ok());
         assert!(validate_new_password("password", &"é".repeat(64)).is_ok());

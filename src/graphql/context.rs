@@ -51,7 +51,9 @@ impl RequestContext {
         match resolved {
             Ok(viewer) => Ok(viewer),
             Err(ErrorCode::Unavailable) => Err(AppError::Unavailable),
-            Err(ErrorCode::Internal) => Err(AppError::internal(anyhow::anyhow!("authentication failed"))),
+            Err(ErrorCode::Internal) => {
+                Err(AppError::internal(anyhow::anyhow!("authentication failed")))
+            }
             Err(_) => Err(AppError::Unauthenticated),
         }
     }

@@ -7,8 +7,8 @@ use super::context::ContextExt;
 use super::types::{User, utc};
 use crate::db::models::users;
 use crate::domain::secrets::Redacted;
-use async_graphql::Result;
 use crate::services::sessions::{self, IssuedSession, SignInInput as SignIn};
+use async_graphql::Result;
 
 #[derive(InputObject)]
 pub struct SignInInput {
@@ -103,7 +103,9 @@ impl SessionMutation {
             totp_code: input.totp_code.map(Redacted::new),
             recovery_code: input.recovery_code.map(Redacted::new),
         };
-        Ok(sessions::sign_in(ctx.app(), ctx.meta(), input).await?.into())
+        Ok(sessions::sign_in(ctx.app(), ctx.meta(), input)
+            .await?
+            .into())
     }
 
     /// Ends the current session.

@@ -17,7 +17,10 @@ fn error_response(status: StatusCode, code: ErrorCode, message: &str) -> Respons
     Response::builder()
         .status(status)
         .content_type("application/json")
-        .body(json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] }).to_string())
+        .body(
+            json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] })
+                .to_string(),
+        )
 }
 
 fn bad_request(message: &str) -> Response {
@@ -30,7 +33,12 @@ fn operation_type(request: &async_graphql::Request) -> Option<OperationType> {
     let document = async_graphql::parser::parse_query(&request.query).ok()?;
     let operations = &document.operations;
     let operation = match &request.operation_name {
-        Some(name) => operations.iter().find(|(n, _)| n.is_some_and(|n| n.as_str() == name))?.1,
+        Some(name) => {
+            operations
+                .iter()
+                .find(|(n, _)| n.is_some_and(|n| n.as_str() == name))?
+                .1
+        }
         None => {
             let mut all = operations.iter();
             let (_, only) = all.next()?;
@@ -55,7 +63,9 @@ async fn read_request(req: &mut Request) -> Result<async_graphql::Request, Respo
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_ascii_lowercase();
-    if !content_type.starts_with("application/json") && !content_type.starts_with("application/graphql-response+json") {
+    if !content_type.starts_with("application/json")
+        && !content_type.starts_with("application/graphql-response+json")
+    {
         return Err(error_response(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::BadUserInput,
@@ -85,10 +95,12 @@ async fn read_request(req: &mut Request) -> Result<async_graphql::Request, Respo
             poem::error::ReadBodyError::PayloadTooLarge => too_large(),
             _ => bad_request("The request body could not be read."),
         })?;
-    let value: serde_json::Value =
-        serde_json::from_slice(&body).map_err(|_| bad_request("The request body is not valid JSON."))?;
+    let value: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|_| bad_request("The request body is not valid JSON."))?;
     if value.is_array() {
-        return Err(bad_request("Batched requests are not supported; send one operation per request."));
+        return Err(bad_request(
+            "Batched requests are not supported; send one operation per request.",
+        ));
     }
     serde_json::from_value(value).map_err(|e| bad_request(&format!("Invalid GraphQL request: {e}")))
 }
@@ -117,7 +129,10 @@ pub async fn endpoint(mut req: Request, state: &HttpState) -> Response {
 
     // The peer address, never a forwarded-for header: a client must not pick the IP that its
     // failed sign-ins are counted against.
-    let client_ip = req.remote_addr().as_socket_addr().map(|addr| addr.ip().to_string());
+    let client_ip = req
+        .remote_addr()
+        .as_socket_addr()
+        .map(|addr| addr.ip().to_string());
     let meta = RequestMeta {
         request_id: req.request_id(),
         client_ip,
@@ -131,7 +146,15 @@ pub async fn endpoint(mut req: Request, state: &HttpState) -> Response {
     let response = state.schema.execute(request.data(context)).await;
     let body = match serde_json::to_string(&response) {
         Ok(body) => body,
-        Err(_) => return error_response(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, "Response encoding failed."),
+        Err(_) => {
+            return error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::Internal,
+                "Response encoding failed.",
+            );
+        }
     };
-    Response::builder().content_type("application/json").body(body)
+    Response::builder()
+        .content_type("application/json")
+        .body(body)
 }

@@ -47,12 +47,18 @@ fn incoming_request_id(req: &Request) -> Option<String> {
     let value = req.headers().get(REQUEST_ID_HEADER)?.to_str().ok()?;
     let plain = !value.is_empty()
         && value.len() <= 64
-        && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     plain.then(|| value.to_owned())
 }
 
 /// Request id, tracing span, metrics and access log around every request.
-async fn observe<E: Endpoint>(next: E, mut req: Request, state: HttpState) -> poem::Result<Response> {
+async fn observe<E: Endpoint>(
+    next: E,
+    mut req: Request,
+    state: HttpState,
+) -> poem::Result<Response> {
     let request_id = incoming_request_id(&req).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     req.extensions_mut().insert(RequestId(request_id.clone()));
     let method = req.method().to_string();
@@ -67,9 +73,16 @@ async fn observe<E: Endpoint>(next: E, mut req: Request, state: HttpState) -> po
     };
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
-    state.app.metrics.observe_request(route, &method, status, elapsed.as_secs_f64());
+    state
+        .app
+        .metrics
+        .observe_request(route, &method, status, elapsed.as_secs_f64());
     span.in_scope(|| {
-        tracing::info!(status, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request finished");
+        tracing::info!(
+            status,
+            elapsed_ms = elapsed.as_secs_f64() * 1000.0,
+            "request finished"
+        );
     });
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
@@ -138,7 +151,11 @@ pub fn routes(app: App) -> impl Endpoint {
         route = route.at(
             "/graphiql",
             get(poem::endpoint::make_sync(|_| {
-                Html(async_graphql::http::GraphiQLSource::build().endpoint("/graphql").finish())
+                Html(
+                    async_graphql::http::GraphiQLSource::build()
+                        .endpoint("/graphql")
+                        .finish(),
+                )
             })),
         );
     }

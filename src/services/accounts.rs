@@ -20,7 +20,9 @@ pub fn validate_email(field: &'static str, email: &str) -> AppResult<String> {
                 && !domain.starts_with('.')
                 && !domain.ends_with('.')
                 && !email.contains(char::is_whitespace)
-                && domain.chars().all(|c| c.is_alphanumeric() || c == '.' || c == '-')
+                && domain
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || c == '.' || c == '-')
         });
     if valid {
         Ok(email.to_owned())
@@ -35,14 +37,22 @@ pub fn validate_name(field: &'static str, name: &str) -> AppResult<String> {
         return Err(AppError::bad_input(field, "The name cannot be empty."));
     }
     if name.chars().count() > 200 {
-        return Err(AppError::bad_input(field, "The name is too long (200 characters at most)."));
+        return Err(AppError::bad_input(
+            field,
+            "The name is too long (200 characters at most).",
+        ));
     }
     Ok(name.to_owned())
 }
 
 /// Creates an active admin with a password (`portal-admin create-admin`). Audited as a system
 /// action.
-pub async fn create_admin(app: &AppState, email: &str, name: &str, password: &str) -> AppResult<User> {
+pub async fn create_admin(
+    app: &AppState,
+    email: &str,
+    name: &str,
+    password: &str,
+) -> AppResult<User> {
     let email = validate_email("email", email)?;
     let name = validate_name("name", name)?;
     validate_new_password("password", password)?;
@@ -59,6 +69,8 @@ pub async fn create_admin(app: &AppState, email: &str, name: &str, password: &st
         updated_at: now,
     };
     app.db
-        .write(AuditActor::system(), |tx| async move { users::create(tx, new_user).await }.boxed())
+        .write(AuditActor::system(), |tx| {
+            async move { users::create(tx, new_user).await }.boxed()
+        })
         .await
 }

@@ -4,7 +4,7 @@ use chrono::{Duration, NaiveDateTime};
 use futures::FutureExt;
 
 use crate::app::AppState;
-use crate::db::models::{NewSession, User, sessions, users, memberships};
+use crate::db::models::{NewSession, User, memberships, sessions, users};
 use crate::domain::audit::{AuditEntry, RecordRef};
 use crate::domain::password::MAX_PASSWORD_BYTES;
 use crate::domain::secrets::{Redacted, hash_token, issue_token};
@@ -34,7 +34,11 @@ fn idle_limit(app: &AppState) -> Duration {
 }
 
 /// Checks email and password (and, for accounts with 2FA, the second factor) and opens a session.
-pub async fn sign_in(app: &AppState, meta: &RequestMeta, input: SignInInput) -> AppResult<IssuedSession> {
+pub async fn sign_in(
+    app: &AppState,
+    meta: &RequestMeta,
+    input: SignInInput,
+) -> AppResult<IssuedSession> {
     let email = input.email.trim();
     if email.is_empty() || email.len() > 320 || input.password.expose().len() > MAX_PASSWORD_BYTES {
         return Err(AppError::InvalidCredentials);
@@ -54,7 +58,8 @@ pub async fn sign_in(app: &AppState, meta: &RequestMeta, input: SignInInput) -> 
         Some(user) if password_ok && user.status() == UserStatus::Active => user,
         other => {
             if let Some(user) = other {
-                record_failed_sign_in(app, meta, &user, "wrong password or inactive account").await?;
+                record_failed_sign_in(app, meta, &user, "wrong password or inactive account")
+                    .await?;
             }
             return Err(AppError::InvalidCredentials);
         }
@@ -63,9 +68,17 @@ pub async fn sign_in(app: &AppState, meta: &RequestMeta, input: SignInInput) -> 
     open_session(app, meta, &user, AuditAction::SignIn, None).await
 }
 
-async fn record_failed_sign_in(app: &AppState, meta: &RequestMeta, user: &User, why: &str) -> AppResult<()> {
-    let entry = AuditEntry::new(AuditAction::SignInFailed, RecordRef::new(AuditRecordType::User, user.id))
-        .with_reason(Some(why.to_owned()));
+async fn record_failed_sign_in(
+    app: &AppState,
+    meta: &RequestMeta,
+    user: &User,
+    why: &str,
+) -> AppResult<()> {
+    let entry = AuditEntry::new(
+        AuditAction::SignInFailed,
+        RecordRef::new(AuditRecordType::User, user.id),
+    )
+    .with_reason(Some(why.to_owned()));
     app.db
         .write(anonymous_actor(meta, Some(user.id)), |tx| {
             async move {
@@ -102,7 +115,8 @@ pub async fn open_session(
         user_agent: meta.user_agent.clone(),
     };
     let user_id = user.id;
-    let entry = AuditEntry::new(action, RecordRef::new(AuditRecordType::User, user_id)).with_reason(reason);
+    let entry =
+        AuditEntry::new(action, RecordRef::new(AuditRecordType::User, user_id)).with_reason(reason);
     let user = app
         .db
         .write(anonymous_actor(meta, Some(user_id)), |tx| {
@@ -129,7 +143,10 @@ pub async fn sign_out(app: &AppState, meta: &RequestMeta, viewer: &Viewer) -> Ap
     // Signing out while impersonating ends the admin's session too: the person at the keyboard
     // asked to leave.
     let admin_session = viewer.impersonation.as_ref().map(|i| i.admin_session_id);
-    let record = RecordRef::new(AuditRecordType::User, viewer.impersonator_id().unwrap_or(viewer.user_id));
+    let record = RecordRef::new(
+        AuditRecordType::User,
+        viewer.impersonator_id().unwrap_or(viewer.user_id),
+    );
     app.db
         .write(viewer.audit_actor(meta), |tx| {
             async move {
@@ -138,7 +155,8 @@ pub async fn sign_out(app: &AppState, meta: &RequestMeta, viewer: &Viewer) -> Ap
                 if let Some(admin_session) = admin_session {
                     sessions::revoke(tx.conn()?, admin_session, now).await?;
                 }
-                tx.audit(AuditEntry::new(AuditAction::SignOut, record)).await?;
+                tx.audit(AuditEntry::new(AuditAction::SignOut, record))
+                    .await?;
                 Ok(())
             }
             .boxed()

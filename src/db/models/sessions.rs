@@ -127,7 +127,11 @@ pub async fn revoke_all_for_user(
         )
         .filter(sessions::revoked_at.is_null())
         .filter(sessions::id.ne(keep))
-        .filter(sessions::parent_session_id.ne(keep).or(sessions::parent_session_id.is_null()))
+        .filter(
+            sessions::parent_session_id
+                .ne(keep)
+                .or(sessions::parent_session_id.is_null()),
+        )
         .set(sessions::revoked_at.eq(now))
         .execute(c)
         .await

@@ -67,8 +67,14 @@ impl Audited for User {
             ("role", AuditValue::text(self.role)),
             ("status", AuditValue::text(self.status())),
             ("discardedAt", AuditValue::opt(self.discarded_at)),
-            ("twoFactorEnabled", AuditValue::text(self.two_factor_enabled())),
-            ("password", AuditValue::secret(self.password_hash.as_deref())),
+            (
+                "twoFactorEnabled",
+                AuditValue::text(self.two_factor_enabled()),
+            ),
+            (
+                "password",
+                AuditValue::secret(self.password_hash.as_deref()),
+            ),
             (
                 "twoFactorSecret",
                 AuditValue::secret(self.totp_secret_encrypted.as_deref()),
@@ -120,7 +126,9 @@ pub async fn find(conn: &mut DbConn, id: UserId) -> AppResult<Option<User>> {
 }
 
 pub async fn get(conn: &mut DbConn, id: UserId) -> AppResult<User> {
-    find(conn, id).await?.ok_or_else(|| AppError::not_found("User"))
+    find(conn, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("User"))
 }
 
 pub async fn find_by_email(conn: &mut DbConn, email: &str) -> AppResult<Option<User>> {
@@ -217,12 +225,12 @@ pub async fn update_with(
     shape: impl FnOnce(audit::AuditEntry) -> audit::AuditEntry + Send,
 ) -> AppResult<User> {
     let before = lock(tx, id).await?;
-    if let Some(expected) = expected_version {
-        if expected != before.version {
-            return Err(AppError::conflict(
-                "This user was changed by someone else. Reload and try again.",
-            ));
-        }
+    if let Some(expected) = expected_version
+        && expected != before.version
+    {
+        return Err(AppError::conflict(
+            "This user was changed by someone else. Reload and try again.",
+        ));
     }
     let now = tx.now();
     let after = dispatch!(tx.conn()?, |c| {

@@ -1,0 +1,272 @@
+//! The HTTP surface: GraphQL over HTTP rules, limits, health, metrics, outages.
+
+use serde_json::json;
+
+use crate::common::builders::UserBuilder;
+use crate::common::{Backend, TestApp, test_config};
+use crate::on_both_backends;
+
+async fn batches_are_refused(app: TestApp) {
+    let response = app
+        .http
+        .post(app.url("/graphql"))
+        .json(&json!([{ "query": "{ viewer { user { id } } }" }, { "query": "{ viewer { user { id } } }" }]))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 400);
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    assert!(body.get("data").is_none(), "nothing executed: {body}");
+}
+
+async fn oversized_bodies_are_refused(app: TestApp) {
+    let padding = "x".repeat(1024 * 1024 + 1);
+    let body = json!({ "query": "{ viewer { user { id } } }", "variables": { "pad": padding } });
+    let response = app
+        .http
+        .post(app.url("/graphql"))
+        .json(&body)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 413);
+
+    // Without a Content-Length (chunked), the limit holds while reading.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = vec![Ok(body.to_string().into_bytes())];
+    let stream = futures::stream::iter(chunks);
+    let response = app
+        .http
+        .post(app.url("/graphql"))
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 413);
+}
+
+async fn over_deep_queries_are_refused(app: TestApp) {
+    let (_, token) = UserBuilder::admin().signed_in(&app).await;
+    // Each `__type { ofType { … } }` level adds depth: 20 levels is past the limit.
+    let mut selection = "name".to_owned();
+    for _ in 0..20 {
+        selection = format!("ofType {{ {selection} }}");
+    }
+    let query = format!("{{ __type(name: \"User\") {{ {selection} }} }}");
+    let response = app.gql(Some(&token), &query, json!({})).await;
+    let message = response.body["errors"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.contains("nested too deep"),
+        "refused for depth: {}",
+        response.body
+    );
+    assert!(response.body["data"].is_null());
+}
+
+async fn too_many_directives_are_refused(app: TestApp) {
+    let directives = "@include(if: true) ".repeat(10);
+    let query = format!("{{ viewer {directives} {{ user {{ id }} }} }}");
+    let response = app.gql(None, &query, json!({})).await;
+    assert!(
+        response.body["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("directives"),
+        "refused for directives: {}",
+        response.body
+    );
+}
+
+async fn get_runs_queries_but_never_mutations(app: TestApp) {
+    let (admin, token) = UserBuilder::admin().signed_in(&app).await;
+    let response = app
+        .http
+        .get(app.url("/graphql"))
+        .query(&[("query", "{ viewer { user { email } } }")])
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(
+        body["data"]["viewer"]["user"]["email"],
+        admin.email.as_str()
+    );
+
+    let response = app
+        .http
+        .get(app.url("/graphql"))
+        .query(&[("query", "mutation { signOut }")])
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 405);
+    // The session is still alive: the mutation did not run.
+    let viewer = app
+        .gql(Some(&token), "{ viewer { user { id } } }", json!({}))
+        .await;
+    assert_eq!(viewer.data()["viewer"]["user"]["id"], admin.id.to_string());
+}
+
+async fn health_readiness_and_metrics(app: TestApp) {
+    let health = app
+        .http
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(health.status(), 200);
+    let ready = app.http.get(app.url("/readyz")).send().await.expect("sent");
+    assert_eq!(ready.status(), 200);
+    app.gql(None, "{ viewer { user { id } } }", json!({})).await;
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(metrics.status(), 200);
+    let text = metrics.text().await.expect("text");
+    assert!(
+        text.contains(
+            "portal_admin_http_requests_total{method=\"POST\",route=\"/graphql\",status=\"200\"}"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("portal_admin_http_request_duration_seconds_bucket"),
+        "{text}"
+    );
+    assert!(
+        text.contains("portal_admin_db_pool_connections{state=\"max\"} 5"),
+        "{text}"
+    );
+}
+
+async fn request_ids_are_echoed(app: TestApp) {
+    let response = app
+        .http
+        .get(app.url("/healthz"))
+        .header("x-request-id", "support-ticket-42")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.headers()["x-request-id"], "support-ticket-42");
+    let response = app
+        .http
+        .get(app.url("/healthz"))
+        .header("x-request-id", "not acceptable; has spaces")
+        .send()
+        .await
+        .expect("sent");
+    let generated = response.headers()["x-request-id"].to_str().expect("ascii");
+    assert_eq!(generated.len(), 36, "a fresh UUID replaces an unusable id");
+}
+
+async fn playground_is_served_at_root(app: TestApp) {
+    for path in ["/", "/accept-invitation?token=abc", "/users"] {
+        let response = app.http.get(app.url(path)).send().await.expect("sent");
+        assert_eq!(response.status(), 200, "{path}");
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap_or_default()
+                .starts_with("text/html")
+        );
+    }
+    let graphiql = app
+        .http
+        .get(app.url("/graphiql"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(graphiql.status(), 200);
+    assert!(
+        graphiql
+            .text()
+            .await
+            .expect("text")
+            .contains("graphiql.min.js")
+    );
+}
+
+on_both_backends!(
+    batches_are_refused,
+    oversized_bodies_are_refused,
+    over_deep_queries_are_refused,
+    too_many_directives_are_refused,
+    get_runs_queries_but_never_mutations,
+    health_readiness_and_metrics,
+    request_ids_are_echoed,
+    playground_is_served_at_root,
+);
+
+/// A database that does not answer: requests get UNAVAILABLE quickly, `/readyz` says so, and the
+/// process keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_outage_answers_unavailable_fast() {
+    // Nothing listens on port 1; connections are refused at once.
+    let mut config = test_config("postgres://portal@127.0.0.1:1/none");
+    config.database_timeout_seconds = 2;
+    let app = TestApp::spawn_with_config(Backend::Postgres, config, false).await;
+
+    let started = std::time::Instant::now();
+    let response = app
+        .gql(None, "mutation { signIn(input: {email: \"a@b.co\", password: \"whatever-it-is\"}) { token } }", json!({}))
+        .await;
+    assert_eq!(response.error_code(), "UNAVAILABLE");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+
+    let ready = app.http.get(app.url("/readyz")).send().await.expect("sent");
+    assert_eq!(ready.status(), 503);
+    let health = app
+        .http
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(health.status(), 200, "the process lives on");
+}
+
+/// Production turns off GraphiQL and introspection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn production_hides_graphiql_and_introspection() {
+    let database = crate::common::TestDatabase::create(Backend::Sqlite)
+        .await
+        .expect("db");
+    let mut config = test_config(database.url());
+    config.environment = portal_admin::config::Environment::Production;
+    config.totp_encryption_key = Some("MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=".into());
+    let app = TestApp::spawn_with_config(Backend::Sqlite, config, true).await;
+    let graphiql = app
+        .http
+        .get(app.url("/graphiql"))
+        .send()
+        .await
+        .expect("sent");
+    assert!(
+        !graphiql
+            .text()
+            .await
+            .expect("text")
+            .contains("graphiql.min.js")
+    );
+    let response = app
+        .gql(None, "{ __schema { queryType { name } } }", json!({}))
+        .await;
+    assert!(
+        response.body["data"]["__schema"].is_null(),
+        "introspection off: {}",
+        response.body
+    );
+    drop(database);
+}

@@ -1,0 +1,9 @@
+//! Integration tests: one module per capability of the admin guide, each scenario run over the
+//! real HTTP endpoint on SQLite and on PostgreSQL (see `common`).
+
+mod common;
+
+mod audit_write_path;
+mod http_endpoint;
+mod schema_sdl;
+mod sessions;
