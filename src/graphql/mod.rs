@@ -4,6 +4,7 @@ use async_graphql::{EmptySubscription, MergedObject, Schema};
 
 use crate::config::Config;
 
+pub mod connection;
 pub mod context;
 mod session;
 pub mod types;

@@ -2,5 +2,6 @@
 //! applies the domain rules and goes through `db`. GraphQL resolvers call these and nothing
 //! below them.
 
+pub mod access;
 pub mod accounts;
 pub mod sessions;
