@@ -5,6 +5,7 @@ pub mod enums;
 pub mod ids;
 pub mod password;
 pub mod secrets;
+pub mod totp;
 pub mod viewer;
 
 pub use enums::{

@@ -4,6 +4,7 @@ use async_graphql::{EmptySubscription, MergedObject, Schema};
 
 use crate::config::Config;
 
+mod account;
 pub mod connection;
 pub mod context;
 mod session;
@@ -15,7 +16,7 @@ pub use context::RequestContext;
 pub struct Query(session::SessionQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(session::SessionMutation);
+pub struct Mutation(session::SessionMutation, account::AccountMutation);
 
 pub type ApiSchema = Schema<Query, Mutation, EmptySubscription>;
 
@@ -36,6 +37,18 @@ pub fn build_schema(config: &Config) -> ApiSchema {
     }
     builder.finish()
 }
+
+/// Mutations that check a credential or spend a single-use secret. A request may carry at most
+/// one of them (aliases would otherwise multiply guesses per request past the throttle).
+pub const SENSITIVE_MUTATIONS: &[&str] = &[
+    "signIn",
+    "acceptInvitation",
+    "requestPasswordReset",
+    "resetPassword",
+    "changePassword",
+    "confirmTwoFactorEnrollment",
+    "regenerateRecoveryCodes",
+];
 
 /// The SDL the server serves (`portal-admin print-schema`, and the committed schema.graphql).
 pub fn sdl() -> String {

@@ -1,7 +1,9 @@
 //! `/graphql` per GraphQL over HTTP: POST with a JSON body, GET for queries only.
 //! Batches (a JSON array) and bodies over 1 MiB are refused before anything runs.
 
-use async_graphql::parser::types::OperationType;
+use async_graphql::parser::types::{
+    ExecutableDocument, OperationDefinition, OperationType, Selection, SelectionSet,
+};
 use poem::http::{Method, StatusCode, header};
 use poem::{IntoResponse, Request, Response};
 use serde_json::json;
@@ -9,7 +11,7 @@ use serde_json::json;
 use super::{HttpState, RequestIdExt};
 use crate::domain::viewer::RequestMeta;
 use crate::error::ErrorCode;
-use crate::graphql::RequestContext;
+use crate::graphql::{RequestContext, SENSITIVE_MUTATIONS};
 
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
@@ -27,28 +29,77 @@ fn bad_request(message: &str) -> Response {
     error_response(StatusCode::BAD_REQUEST, ErrorCode::BadUserInput, message)
 }
 
-/// The type of the operation `request` would run (None when the document does not parse or does
+/// The operation `request` would run, parsed (None when the document does not parse or does
 /// not name a single operation; execution then reports that).
-fn operation_type(request: &async_graphql::Request) -> Option<OperationType> {
+fn selected_operation(
+    request: &async_graphql::Request,
+) -> Option<(ExecutableDocument, OperationDefinition)> {
     let document = async_graphql::parser::parse_query(&request.query).ok()?;
-    let operations = &document.operations;
-    let operation = match &request.operation_name {
-        Some(name) => {
-            operations
-                .iter()
-                .find(|(n, _)| n.is_some_and(|n| n.as_str() == name))?
-                .1
-        }
-        None => {
-            let mut all = operations.iter();
-            let (_, only) = all.next()?;
-            if all.next().is_some() {
-                return None;
+    let operation = {
+        let operations = &document.operations;
+        match &request.operation_name {
+            Some(name) => {
+                operations
+                    .iter()
+                    .find(|(n, _)| n.is_some_and(|n| n.as_str() == name))?
+                    .1
             }
-            only
+            None => {
+                let mut all = operations.iter();
+                let (_, only) = all.next()?;
+                if all.next().is_some() {
+                    return None;
+                }
+                only
+            }
         }
+        .node
+        .clone()
     };
-    Some(operation.node.ty)
+    Some((document, operation))
+}
+
+/// How many sensitive mutations the operation's root selection holds, through fragments and
+/// aliases (`@skip` is ignored: counted anyway, erring on the side of refusing).
+fn sensitive_mutation_count(
+    document: &ExecutableDocument,
+    operation: &OperationDefinition,
+) -> usize {
+    fn count(
+        selection_set: &SelectionSet,
+        document: &ExecutableDocument,
+        seen_fragments: &mut Vec<String>,
+    ) -> usize {
+        selection_set
+            .items
+            .iter()
+            .map(|selection| match &selection.node {
+                Selection::Field(field) => {
+                    usize::from(SENSITIVE_MUTATIONS.contains(&field.node.name.node.as_str()))
+                }
+                Selection::InlineFragment(fragment) => {
+                    count(&fragment.node.selection_set.node, document, seen_fragments)
+                }
+                Selection::FragmentSpread(spread) => {
+                    let name = spread.node.fragment_name.node.to_string();
+                    if seen_fragments.contains(&name) {
+                        return 0;
+                    }
+                    seen_fragments.push(name.clone());
+                    document
+                        .fragments
+                        .get(spread.node.fragment_name.node.as_str())
+                        .map_or(0, |f| {
+                            count(&f.node.selection_set.node, document, seen_fragments)
+                        })
+                }
+            })
+            .sum()
+    }
+    if operation.ty != OperationType::Mutation {
+        return 0;
+    }
+    count(&operation.selection_set.node, document, &mut Vec::new())
 }
 
 async fn read_request(req: &mut Request) -> Result<async_graphql::Request, Response> {
@@ -117,7 +168,9 @@ pub async fn endpoint(mut req: Request, state: &HttpState) -> Response {
         Ok(request) => request,
         Err(response) => return response,
     };
-    if req.method() == Method::GET && operation_type(&request) != Some(OperationType::Query) {
+    let operation = selected_operation(&request);
+    let operation_type = operation.as_ref().map(|(_, op)| op.ty);
+    if req.method() == Method::GET && operation_type != Some(OperationType::Query) {
         return error_response(
             StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::BadUserInput,
@@ -125,6 +178,12 @@ pub async fn endpoint(mut req: Request, state: &HttpState) -> Response {
         )
         .with_header(header::ALLOW, "POST")
         .into_response();
+    }
+
+    if let Some((document, operation)) = &operation
+        && sensitive_mutation_count(document, operation) > 1
+    {
+        return bad_request("Send sign-in, password and two-factor mutations one per request.");
     }
 
     // The peer address, never a forwarded-for header: a client must not pick the IP that its

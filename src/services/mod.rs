@@ -5,3 +5,5 @@
 pub mod access;
 pub mod accounts;
 pub mod sessions;
+pub mod throttle;
+pub mod two_factor;

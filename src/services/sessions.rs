@@ -3,13 +3,17 @@
 use chrono::{Duration, NaiveDateTime};
 use futures::FutureExt;
 
+use super::throttle::{self, ThrottleKeys};
+use super::two_factor;
 use crate::app::AppState;
-use crate::db::models::{NewSession, User, memberships, sessions, users};
+use crate::db::WriteTx;
+use crate::db::models::{NewSession, User, memberships, recovery_codes, sessions, users};
 use crate::domain::audit::{AuditEntry, RecordRef};
 use crate::domain::password::MAX_PASSWORD_BYTES;
 use crate::domain::secrets::{Redacted, hash_token, issue_token};
+use crate::domain::totp::hash_recovery_code;
 use crate::domain::viewer::{Impersonation, RequestMeta, Viewer, anonymous_actor};
-use crate::domain::{AuditAction, AuditRecordType, Role, UserStatus};
+use crate::domain::{AuditAction, AuditRecordType, Role, SessionId, UserId, UserStatus};
 use crate::error::{AppError, AppResult};
 
 /// Activity is written back at most this often (the idle limit is counted in minutes).
@@ -33,7 +37,16 @@ fn idle_limit(app: &AppState) -> Duration {
     Duration::minutes(app.config.session_idle_minutes)
 }
 
-/// Checks email and password (and, for accounts with 2FA, the second factor) and opens a session.
+/// The second factor a sign-in offers, checked before the session is written.
+enum SecondFactor {
+    None,
+    /// A TOTP code valid for this time step; accepted only if the step is newer than the last.
+    TotpStep(i64),
+    RecoveryCode(String),
+}
+
+/// Checks email and password (and, for accounts with 2FA, the second factor) and opens a
+/// session. Throttled per account and per client IP before any hashing.
 pub async fn sign_in(
     app: &AppState,
     meta: &RequestMeta,
@@ -43,10 +56,12 @@ pub async fn sign_in(
     if email.is_empty() || email.len() > 320 || input.password.expose().len() > MAX_PASSWORD_BYTES {
         return Err(AppError::InvalidCredentials);
     }
+    let keys = ThrottleKeys::new(email, meta);
+    throttle::check(app, &keys).await?;
+
     let mut conn = app.db.conn().await?;
     let user = users::find_by_email(&mut conn, email).await?;
     drop(conn);
-
     let password_ok = app
         .passwords
         .verify(
@@ -57,82 +72,174 @@ pub async fn sign_in(
     let user = match user {
         Some(user) if password_ok && user.status() == UserStatus::Active => user,
         other => {
-            if let Some(user) = other {
-                record_failed_sign_in(app, meta, &user, "wrong password or inactive account")
-                    .await?;
-            }
-            return Err(AppError::InvalidCredentials);
+            return Err(failed_sign_in(
+                app,
+                meta,
+                &keys,
+                other.as_ref(),
+                "wrong password or inactive account",
+            )
+            .await);
         }
     };
 
-    open_session(app, meta, &user, AuditAction::SignIn, None).await
-}
-
-async fn record_failed_sign_in(
-    app: &AppState,
-    meta: &RequestMeta,
-    user: &User,
-    why: &str,
-) -> AppResult<()> {
-    let entry = AuditEntry::new(
-        AuditAction::SignInFailed,
-        RecordRef::new(AuditRecordType::User, user.id),
-    )
-    .with_reason(Some(why.to_owned()));
-    app.db
-        .write(anonymous_actor(meta, Some(user.id)), |tx| {
-            async move {
-                tx.audit(entry).await?;
-                Ok(())
+    let second_factor = match (
+        user.two_factor_enabled(),
+        &input.totp_code,
+        &input.recovery_code,
+    ) {
+        (false, _, _) => SecondFactor::None,
+        (true, Some(code), _) => match two_factor::matching_step(app, &user, code.expose())? {
+            Some(step) => SecondFactor::TotpStep(step),
+            None => {
+                return Err(
+                    failed_sign_in(app, meta, &keys, Some(&user), "wrong two-factor code").await,
+                );
             }
-            .boxed()
-        })
-        .await
-}
-
-/// Opens a session for `user` (sign-in or accepted invitation), records the sign-in time and
-/// writes `action` to the user's audit trail.
-pub async fn open_session(
-    app: &AppState,
-    meta: &RequestMeta,
-    user: &User,
-    action: AuditAction,
-    reason: Option<String>,
-) -> AppResult<IssuedSession> {
-    let token = issue_token();
-    let now = app.clock.now();
-    let expires_at = now + Duration::hours(app.config.session_absolute_hours);
-    let new_session = NewSession {
-        token_hash: token.hash.clone(),
-        user_id: user.id,
-        created_at: now,
-        last_seen_at: now,
-        expires_at,
-        impersonator_id: None,
-        parent_session_id: None,
-        impersonation_reason: None,
-        client_ip: meta.client_ip.clone(),
-        user_agent: meta.user_agent.clone(),
+        },
+        (true, None, Some(code)) => SecondFactor::RecoveryCode(hash_recovery_code(code.expose())),
+        (true, None, None) => return Err(AppError::TwoFactorRequired),
     };
+
     let user_id = user.id;
-    let entry =
-        AuditEntry::new(action, RecordRef::new(AuditRecordType::User, user_id)).with_reason(reason);
-    let user = app
+    let spec = SessionSpec::sign_in(app, user_id);
+    let issued = app
         .db
         .write(anonymous_actor(meta, Some(user_id)), |tx| {
             async move {
                 let now = tx.now();
+                match second_factor {
+                    SecondFactor::None => {}
+                    SecondFactor::TotpStep(step) => {
+                        if !users::claim_totp_step(tx.conn()?, user_id, step).await? {
+                            return Err(AppError::InvalidCredentials);
+                        }
+                    }
+                    SecondFactor::RecoveryCode(hash) => {
+                        if !recovery_codes::use_code(tx.conn()?, user_id, &hash, now).await? {
+                            return Err(AppError::InvalidCredentials);
+                        }
+                        tx.audit(AuditEntry::new(
+                            AuditAction::RecoveryCodeUsed,
+                            RecordRef::new(AuditRecordType::User, user_id),
+                        ))
+                        .await?;
+                    }
+                }
                 users::record_sign_in(tx, user_id, now).await?;
-                sessions::insert(tx.conn()?, &new_session).await?;
-                tx.audit(entry).await?;
-                users::get(tx.conn()?, user_id).await
+                let issued = issue_session(tx, &spec).await?;
+                tx.audit(AuditEntry::new(
+                    AuditAction::SignIn,
+                    RecordRef::new(AuditRecordType::User, user_id),
+                ))
+                .await?;
+                Ok(issued)
             }
             .boxed()
         })
-        .await?;
+        .await;
+    match issued {
+        Ok(issued) => {
+            throttle::record_success(app, &keys).await?;
+            Ok(issued)
+        }
+        Err(AppError::InvalidCredentials) => Err(failed_sign_in(
+            app,
+            meta,
+            &keys,
+            Some(&user),
+            "two-factor code already used",
+        )
+        .await),
+        Err(other) => Err(other),
+    }
+}
+
+/// Counts a failed attempt and writes SIGN_IN_FAILED on a known account; returns the error the
+/// client gets (the same whatever went wrong, so it tells nothing about the account).
+async fn failed_sign_in(
+    app: &AppState,
+    meta: &RequestMeta,
+    keys: &ThrottleKeys,
+    user: Option<&User>,
+    why: &str,
+) -> AppError {
+    let recorded = async {
+        throttle::record_failure(app, keys).await?;
+        if let Some(user) = user {
+            let entry = AuditEntry::new(
+                AuditAction::SignInFailed,
+                RecordRef::new(AuditRecordType::User, user.id),
+            )
+            .with_reason(Some(why.to_owned()));
+            app.db
+                .write(anonymous_actor(meta, Some(user.id)), |tx| {
+                    async move {
+                        tx.audit(entry).await?;
+                        Ok(())
+                    }
+                    .boxed()
+                })
+                .await?;
+        }
+        AppResult::Ok(())
+    }
+    .await;
+    match recorded {
+        Ok(()) => AppError::InvalidCredentials,
+        Err(err) => err,
+    }
+}
+
+/// What a new session is: whose, until when, and (for impersonation) the admin behind it.
+pub struct SessionSpec {
+    pub user_id: UserId,
+    pub expires_at: NaiveDateTime,
+    pub impersonator_id: Option<UserId>,
+    pub parent_session_id: Option<SessionId>,
+    pub impersonation_reason: Option<String>,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl SessionSpec {
+    /// A plain session for `user_id`, with the configured absolute lifetime.
+    pub fn sign_in(app: &AppState, user_id: UserId) -> Self {
+        Self {
+            user_id,
+            expires_at: app.clock.now() + Duration::hours(app.config.session_absolute_hours),
+            impersonator_id: None,
+            parent_session_id: None,
+            impersonation_reason: None,
+            client_ip: None,
+            user_agent: None,
+        }
+    }
+}
+
+/// Writes a session in the caller's transaction and returns its token (the only time the
+/// plaintext exists) with the user as committed.
+pub async fn issue_session(tx: &mut WriteTx, spec: &SessionSpec) -> AppResult<IssuedSession> {
+    let token = issue_token();
+    let now = tx.now();
+    let actor = tx.actor().clone();
+    let new_session = NewSession {
+        token_hash: token.hash.clone(),
+        user_id: spec.user_id,
+        created_at: now,
+        last_seen_at: now,
+        expires_at: spec.expires_at,
+        impersonator_id: spec.impersonator_id,
+        parent_session_id: spec.parent_session_id,
+        impersonation_reason: spec.impersonation_reason.clone(),
+        client_ip: spec.client_ip.clone().or(actor.client_ip),
+        user_agent: spec.user_agent.clone(),
+    };
+    sessions::insert(tx.conn()?, &new_session).await?;
+    let user = users::get(tx.conn()?, spec.user_id).await?;
     Ok(IssuedSession {
         token: token.plaintext,
-        expires_at,
+        expires_at: spec.expires_at,
         user,
     })
 }

@@ -7,3 +7,5 @@ mod audit_write_path;
 mod http_endpoint;
 mod schema_sdl;
 mod sessions;
+mod throttling;
+mod two_factor;

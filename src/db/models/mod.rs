@@ -3,7 +3,10 @@
 //! transaction.
 
 pub mod memberships;
+pub mod recovery_codes;
 pub mod sessions;
+pub mod throttles;
+pub mod tokens;
 pub mod users;
 
 pub use sessions::{NewSession, Session};

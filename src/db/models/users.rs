@@ -270,3 +270,20 @@ pub async fn record_sign_in(tx: &mut WriteTx, id: UserId, at: NaiveDateTime) -> 
     })?;
     Ok(())
 }
+
+/// Accepts TOTP time step `step` for the user only if it is newer than the last accepted one:
+/// one atomic conditional update, so a code is accepted once even under concurrent submissions.
+pub async fn claim_totp_step(conn: &mut DbConn, id: UserId, step: i64) -> AppResult<bool> {
+    let count = dispatch!(conn, |c| {
+        diesel::update(users::table.find(id))
+            .filter(
+                users::totp_last_used_step
+                    .is_null()
+                    .or(users::totp_last_used_step.lt(step)),
+            )
+            .set(users::totp_last_used_step.eq(step))
+            .execute(c)
+            .await
+    })?;
+    Ok(count == 1)
+}

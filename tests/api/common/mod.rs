@@ -137,6 +137,7 @@ pub fn test_config(database_url: &str) -> Config {
     config.public_url = Some("http://portal.test".into());
     config.database_pool_size = 5;
     config.database_timeout_seconds = 3;
+    config.totp_encryption_key = Some(portal_admin::domain::totp::TotpKey::generate().to_base64());
     config
 }
 
@@ -256,6 +257,46 @@ impl TestApp {
             .as_str()
             .unwrap_or_else(|| panic!("sign-in failed: {}", response.body))
             .to_owned()
+    }
+
+    /// The current TOTP code for a base32 secret, at the app's clock.
+    pub fn totp_code(&self, secret_base32: &str) -> String {
+        let secret = totp_rs::Secret::Encoded(secret_base32.to_owned())
+            .to_bytes()
+            .expect("base32 secret");
+        let now = u64::try_from(self.clock().now_utc().timestamp()).expect("after 1970");
+        portal_admin::domain::totp::code_at(&secret, now).expect("code")
+    }
+
+    /// Turns 2FA on for the session's user; returns the base32 secret and the recovery codes.
+    /// Moves the clock one step on, so the next code is a fresh one.
+    pub async fn enable_two_factor(&self, token: &str) -> (String, Vec<String>) {
+        let started = self
+            .gql(
+                Some(token),
+                "mutation { startTwoFactorEnrollment { secret otpauthUri } }",
+                json!({}),
+            )
+            .await;
+        let secret = started.data()["startTwoFactorEnrollment"]["secret"]
+            .as_str()
+            .expect("secret")
+            .to_owned();
+        let confirmed = self
+            .gql(
+                Some(token),
+                "mutation($code: String!) { confirmTwoFactorEnrollment(code: $code) { codes } }",
+                json!({ "code": self.totp_code(&secret) }),
+            )
+            .await;
+        let codes = confirmed.data()["confirmTwoFactorEnrollment"]["codes"]
+            .as_array()
+            .expect("codes")
+            .iter()
+            .map(|c| c.as_str().expect("code").to_owned())
+            .collect();
+        self.clock().advance(chrono::Duration::seconds(30));
+        (secret, codes)
     }
 
     /// Raw SQL against the test database, behind the application's back.

@@ -1,0 +1,230 @@
+//! TOTP second factor (RFC 6238: SHA-1, 6 digits, 30 s steps, one step of drift either way),
+//! secrets encrypted at rest, and recovery codes.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use rand::RngCore;
+use totp_rs::{Algorithm, Secret, TOTP};
+
+use super::ids::UserId;
+use super::secrets::{Redacted, hash_token};
+use crate::error::{AppError, AppResult};
+
+pub const STEP_SECONDS: u64 = 30;
+pub const RECOVERY_CODE_COUNT: usize = 10;
+const ISSUER: &str = "portal-admin";
+const CIPHER_PREFIX: &str = "v1:";
+
+/// The key that encrypts TOTP secrets at rest (ChaCha20-Poly1305).
+#[derive(Clone)]
+pub struct TotpKey(Redacted<[u8; 32]>);
+
+impl TotpKey {
+    /// From 32 bytes in standard base64 (the `TOTP_ENCRYPTION_KEY` format).
+    pub fn from_base64(encoded: &str) -> anyhow::Result<Self> {
+        let bytes = STANDARD
+            .decode(encoded.trim())
+            .map_err(|_| anyhow::anyhow!("TOTP_ENCRYPTION_KEY is not valid base64"))?;
+        let key: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("TOTP_ENCRYPTION_KEY must be 32 bytes"))?;
+        Ok(Self(Redacted::new(key)))
+    }
+
+    pub fn generate() -> Self {
+        let mut key = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut key);
+        Self(Redacted::new(key))
+    }
+
+    pub fn to_base64(&self) -> String {
+        STANDARD.encode(self.0.expose())
+    }
+
+    fn cipher(&self) -> ChaCha20Poly1305 {
+        ChaCha20Poly1305::new(Key::from_slice(self.0.expose()))
+    }
+
+    /// Encrypts a secret for one user: the user id is authenticated data, so a ciphertext
+    /// copied onto another user's row does not decrypt.
+    pub fn encrypt(&self, user_id: UserId, secret: &[u8]) -> AppResult<String> {
+        let mut nonce = [0u8; 12];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let aad = format!("totp:{user_id}");
+        let ciphertext = self
+            .cipher()
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: secret,
+                    aad: aad.as_bytes(),
+                },
+            )
+            .map_err(|_| AppError::internal(anyhow::anyhow!("TOTP secret encryption failed")))?;
+        let mut blob = nonce.to_vec();
+        blob.extend(ciphertext);
+        Ok(format!("{CIPHER_PREFIX}{}", STANDARD.encode(blob)))
+    }
+
+    pub fn decrypt(&self, user_id: UserId, stored: &str) -> AppResult<Redacted<Vec<u8>>> {
+        let failed = || {
+            AppError::internal(anyhow::anyhow!(
+                "TOTP secret of user {user_id} does not decrypt"
+            ))
+        };
+        let blob = stored
+            .strip_prefix(CIPHER_PREFIX)
+            .and_then(|b64| STANDARD.decode(b64).ok())
+            .ok_or_else(failed)?;
+        if blob.len() < 12 {
+            return Err(failed());
+        }
+        let (nonce, ciphertext) = blob.split_at(12);
+        let aad = format!("totp:{user_id}");
+        self.cipher()
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: aad.as_bytes(),
+                },
+            )
+            .map(Redacted::new)
+            .map_err(|_| failed())
+    }
+}
+
+/// A fresh 160-bit secret.
+pub fn generate_secret() -> Redacted<Vec<u8>> {
+    let mut secret = vec![0u8; 20];
+    rand::rngs::OsRng.fill_bytes(&mut secret);
+    Redacted::new(secret)
+}
+
+fn totp(secret: &[u8], account: &str) -> AppResult<TOTP> {
+    TOTP::new(
+        Algorithm::SHA1,
+        6,
+        1,
+        STEP_SECONDS,
+        secret.to_vec(),
+        Some(ISSUER.to_owned()),
+        account.to_owned(),
+    )
+    .map_err(|e| AppError::internal(anyhow::anyhow!("TOTP setup failed: {e}")))
+}
+
+/// The base32 secret a person types into an authenticator app.
+pub fn secret_base32(secret: &[u8]) -> String {
+    Secret::Raw(secret.to_vec()).to_encoded().to_string()
+}
+
+pub fn otpauth_uri(secret: &[u8], account: &str) -> AppResult<String> {
+    Ok(totp(secret, account)?.get_url())
+}
+
+/// The time step `code` is valid for at `unix_seconds` (allowing one step either way), or None.
+/// The caller accepts the code only if that step is newer than the last one used.
+pub fn matching_step(secret: &[u8], code: &str, unix_seconds: u64) -> Option<u64> {
+    let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    if code.len() != 6 || !code.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let totp = totp(secret, "").ok()?;
+    let current = unix_seconds / STEP_SECONDS;
+    [current.saturating_sub(1), current, current + 1]
+        .into_iter()
+        .find(|step| {
+            let expected = totp.generate(step * STEP_SECONDS);
+            constant_time_eq(expected.as_bytes(), code.as_bytes())
+        })
+}
+
+/// The code for `unix_seconds` (tests and the console's examples compute codes this way).
+pub fn code_at(secret: &[u8], unix_seconds: u64) -> AppResult<String> {
+    Ok(totp(secret, "")?.generate(unix_seconds))
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Ten single-use recovery codes like `k3f9-2mzq-x7aa-p0w4` (80 random bits each, so a stored
+/// SHA-256 is safe), with their hashes.
+pub fn generate_recovery_codes() -> Vec<(Redacted<String>, String)> {
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+    (0..RECOVERY_CODE_COUNT)
+        .map(|_| {
+            let mut bytes = [0u8; 16];
+            rand::rngs::OsRng.fill_bytes(&mut bytes);
+            let chars: Vec<char> = bytes
+                .iter()
+                .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+                .collect();
+            let code = chars
+                .chunks(4)
+                .map(|chunk| chunk.iter().collect::<String>())
+                .collect::<Vec<_>>()
+                .join("-");
+            let hash = hash_recovery_code(&code);
+            (Redacted::new(code), hash)
+        })
+        .collect()
+}
+
+/// Recovery codes are compared case-insensitively, ignoring spaces and dashes.
+pub fn hash_recovery_code(code: &str) -> String {
+    let normalized: String = code
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    hash_token(&normalized)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encryption_round_trips_and_is_bound_to_the_user() {
+        let key = TotpKey::generate();
+        let secret = generate_secret();
+        let stored = key.encrypt(UserId(7), secret.expose()).expect("encrypt");
+        assert_eq!(
+            key.decrypt(UserId(7), &stored).expect("decrypt").expose(),
+            secret.expose()
+        );
+        assert!(key.decrypt(UserId(8), &stored).is_err());
+        assert!(TotpKey::generate().decrypt(UserId(7), &stored).is_err());
+    }
+
+    #[test]
+    fn codes_match_within_one_step() {
+        let secret = generate_secret();
+        let now = 1_800_000_000;
+        let code = code_at(secret.expose(), now).expect("code");
+        assert_eq!(matching_step(secret.expose(), &code, now), Some(now / 30));
+        assert_eq!(
+            matching_step(secret.expose(), &code, now + 30),
+            Some(now / 30)
+        );
+        assert_eq!(matching_step(secret.expose(), &code, now + 90), None);
+        assert_eq!(matching_step(secret.expose(), "12345", now), None);
+    }
+
+    #[test]
+    fn recovery_codes_are_distinct_and_normalised() {
+        let codes = generate_recovery_codes();
+        assert_eq!(codes.len(), 10);
+        let (code, hash) = &codes[0];
+        assert_eq!(
+            hash_recovery_code(&code.expose().to_uppercase().replace('-', " ")),
+            *hash
+        );
+        let unique: std::collections::HashSet<_> = codes.iter().map(|(_, h)| h).collect();
+        assert_eq!(unique.len(), 10);
+    }
+}
