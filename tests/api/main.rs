@@ -5,5 +5,6 @@ mod common;
 
 mod audit_write_path;
 mod http_endpoint;
+mod mail_outbox;
 mod schema_sdl;
 mod sessions;

@@ -3,8 +3,10 @@
 //! transaction.
 
 pub mod memberships;
+pub mod outbox;
 pub mod sessions;
 pub mod users;
 
+pub use outbox::{NewOutboxMail, OutboxMail};
 pub use sessions::{NewSession, Session};
 pub use users::{NewUser, User, UserChanges};
