@@ -73,6 +73,7 @@ static TEMPLATE_ENV: LazyLock<Result<Environment<'static>, String>> = LazyLock::
     let mut env = Environment::new();
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
+    env.set_keep_trailing_newline(true);
     // A misspelt variable fails loudly instead of rendering an empty string.
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     for (name, source) in TEMPLATES {
