@@ -9,6 +9,7 @@ use crate::db::DatabaseUrl;
 use crate::domain::password::PasswordHasher;
 use crate::domain::totp::TotpKey;
 use crate::http::metrics::Metrics;
+use crate::mail::Mailer;
 
 pub struct AppState {
     pub config: Config,
@@ -17,16 +18,20 @@ pub struct AppState {
     pub passwords: PasswordHasher,
     pub totp_key: TotpKey,
     pub metrics: Metrics,
+    /// Where the mail worker sends the outbox (SMTP or `.eml` files).
+    pub mailer: Mailer,
 }
 
 pub type App = Arc<AppState>;
 
 impl AppState {
-    /// Builds the state for `config`: opens the pool (lazily; the database may still be down).
+    /// Builds the state for `config`: opens the pool (lazily; the database may still be down) and
+    /// checks the mail settings. The mail worker is started separately ([`crate::mail::spawn_worker`]).
     pub fn new(config: Config, clock: Clock) -> anyhow::Result<App> {
         let db = Database::connect(&config, clock.clone())?;
         let passwords = PasswordHasher::new(config.password_hash_concurrency)?;
         let totp_key = load_totp_key(&config)?;
+        let mailer = Mailer::from_config(&config)?;
         Ok(Arc::new(AppState {
             config,
             db,
@@ -34,6 +39,7 @@ impl AppState {
             passwords,
             totp_key,
             metrics: Metrics::new()?,
+            mailer,
         }))
     }
 }

@@ -102,8 +102,19 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let addr = server.local_addr();
     tracing::info!(addr = ?addr, backend = ?app.db.backend(), "portal-admin listening");
     print_first_start_help(&app).await;
-    server.run(shutdown_signal()).await?;
+    let (stop_mail, mail_stopped) = tokio::sync::oneshot::channel::<()>();
+    let mail_worker = crate::mail::spawn_worker(app.clone(), async {
+        let _ = mail_stopped.await;
+    });
+    let served = server.run(shutdown_signal()).await;
+    // After the last request: mail those requests enqueued is in the outbox either way, and the
+    // worker finishes the send in hand before the pool closes.
+    let _ = stop_mail.send(());
+    if let Err(err) = mail_worker.await {
+        tracing::error!(error = %err, "mail worker ended abnormally");
+    }
     app.db.close();
+    served?;
     Ok(())
 }
 

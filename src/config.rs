@@ -50,6 +50,11 @@ pub struct Config {
     )]
     pub mail_from: String,
 
+    /// Delivery attempts per mail before the outbox gives it up (retries back off from 5 s,
+    /// doubling, to 10 minutes apart: the default covers about two hours of SMTP outage).
+    #[arg(long, env = "MAIL_MAX_ATTEMPTS", default_value_t = 20, global = true)]
+    pub mail_max_attempts: i32,
+
     #[arg(
         long,
         env = "PORTAL_ENV",

@@ -6,6 +6,8 @@
 //! - [`services`]: use cases (sign-in, user admin, impersonation, audit queries).
 //! - [`domain`]: types and rules with no I/O (ids, roles, the viewer, audit diffs, passwords).
 //! - [`db`]: diesel over PostgreSQL and SQLite; the audited write path.
+//!
+//! [`mail`] renders the product's emails into the outbox and runs the worker that sends them.
 
 pub mod app;
 pub mod cli;
@@ -16,4 +18,5 @@ pub mod domain;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod mail;
 pub mod services;

@@ -114,6 +114,8 @@ pub struct Database {
     /// SQLite allows one writer; write transactions queue here instead of failing with
     /// SQLITE_BUSY when a deferred transaction cannot upgrade its lock.
     sqlite_writer: Arc<tokio::sync::Mutex<()>>,
+    /// Wakes this instance's mail worker when a transaction that enqueued mail commits.
+    outbox_wakeup: Arc<tokio::sync::Notify>,
 }
 
 /// A pooled connection of either backend.
@@ -222,6 +224,7 @@ impl Database {
             pools,
             clock,
             sqlite_writer: Arc::new(tokio::sync::Mutex::new(())),
+            outbox_wakeup: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -234,6 +237,12 @@ impl Database {
 
     pub fn clock(&self) -> &Clock {
         &self.clock
+    }
+
+    /// Notified after a write transaction that enqueued mail commits (see
+    /// [`WriteTx::wake_outbox_on_commit`]); the mail worker waits on it between polls.
+    pub fn outbox_wakeup(&self) -> &Arc<tokio::sync::Notify> {
+        &self.outbox_wakeup
     }
 
     /// A connection from the pool, for reads and for single-statement writes to tables that are
@@ -302,6 +311,7 @@ impl Database {
             _writer: writer,
             actor,
             now: self.clock.now(),
+            wake_outbox: false,
         };
         let outcome = work(&mut tx).await;
         let Some(mut conn) = tx.conn.take() else {
@@ -312,6 +322,9 @@ impl Database {
         match outcome {
             Ok(value) => {
                 finish(&mut conn, true).await?;
+                if tx.wake_outbox {
+                    self.outbox_wakeup.notify_one();
+                }
                 Ok(value)
             }
             Err(err) => {
@@ -368,6 +381,7 @@ pub struct WriteTx {
     _writer: Option<tokio::sync::OwnedMutexGuard<()>>,
     actor: AuditActor,
     now: NaiveDateTime,
+    wake_outbox: bool,
 }
 
 impl WriteTx {
@@ -386,6 +400,12 @@ impl WriteTx {
     /// The transaction's timestamp: every row it writes carries the same time.
     pub fn now(&self) -> NaiveDateTime {
         self.now
+    }
+
+    /// Asks for the mail worker to be woken once this transaction commits (mail enqueued in it
+    /// then goes out at once instead of at the next poll).
+    pub fn wake_outbox_on_commit(&mut self) {
+        self.wake_outbox = true;
     }
 
     /// Writes one audit event with its field changes, in this transaction.

@@ -5,6 +5,7 @@ mod common;
 
 mod audit_write_path;
 mod http_endpoint;
+mod mail_outbox;
 mod schema_sdl;
 mod sessions;
 mod throttling;

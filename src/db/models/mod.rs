@@ -3,11 +3,13 @@
 //! transaction.
 
 pub mod memberships;
+pub mod outbox;
 pub mod recovery_codes;
 pub mod sessions;
 pub mod throttles;
 pub mod tokens;
 pub mod users;
 
+pub use outbox::{NewOutboxMail, OutboxMail};
 pub use sessions::{NewSession, Session};
 pub use users::{NewUser, User, UserChanges};

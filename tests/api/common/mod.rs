@@ -7,8 +7,11 @@
 #![allow(dead_code)]
 
 pub mod builders;
+pub mod smtp;
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use portal_admin::app::{App, AppState};
 use portal_admin::clock::Clock;
@@ -17,10 +20,28 @@ use portal_admin::http::BoundServer;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
+use self::smtp::{ReceivedMail, TestSmtpServer};
+
 /// Generates, for each scenario `fn name(app: TestApp)`, a module `name` with a `sqlite` and a
-/// `postgres` test.
+/// `postgres` test. `on_both_backends!(with_smtp: name, …)` gives each app its own SMTP test
+/// server (`app.smtp`), with `SMTP_URL` pointing at it.
 #[macro_export]
 macro_rules! on_both_backends {
+    (with_smtp: $($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let app = $crate::common::TestApp::spawn_with_smtp($crate::common::Backend::Sqlite).await;
+                super::$name(app).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(app) = $crate::common::TestApp::spawn_postgres_with_smtp().await else { return };
+                super::$name(app).await;
+            }
+        }
+    )*};
     ($($name:ident),* $(,)?) => {$(
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,6 +155,8 @@ pub fn test_config(database_url: &str) -> Config {
     config.database_url = database_url.to_owned();
     config.listen_addr = "127.0.0.1:0".parse().expect("addr");
     config.smtp_url = None;
+    // Never the working directory: `TestApp` gives each app a directory of its own.
+    config.mail_dir = std::env::temp_dir().join("portal-admin-test-mail");
     config.public_url = Some("http://portal.test".into());
     config.database_pool_size = 5;
     config.database_timeout_seconds = 3;
@@ -146,21 +169,39 @@ pub struct TestApp {
     pub app: App,
     pub backend: Backend,
     pub http: reqwest::Client,
+    /// The SMTP server this app sends to (`spawn_with_smtp`); `None`: mail goes to `mail_dir`.
+    pub smtp: Option<TestSmtpServer>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
+    mail_worker: Option<(oneshot::Sender<()>, tokio::task::JoinHandle<()>)>,
+    _mail_dir: tempfile::TempDir,
     // Last: the database outlives the server using it.
     database: Option<TestDatabase>,
 }
 
 impl TestApp {
+    /// An app without SMTP: its mail worker writes `.eml` files into its own `mail_dir()`.
     pub async fn spawn(backend: Backend) -> TestApp {
         let database = TestDatabase::create(backend).await.expect("test database");
-        Self::start(backend, Some(database), None).await
+        Self::start(backend, Some(database), None, None).await
     }
 
     pub async fn spawn_postgres() -> Option<TestApp> {
         let database = TestDatabase::create(Backend::Postgres).await?;
-        Some(Self::start(Backend::Postgres, Some(database), None).await)
+        Some(Self::start(Backend::Postgres, Some(database), None, None).await)
+    }
+
+    /// An app whose mail goes over SMTP to a fresh `TestSmtpServer` (`app.smtp`).
+    pub async fn spawn_with_smtp(backend: Backend) -> TestApp {
+        let database = TestDatabase::create(backend).await.expect("test database");
+        let smtp = TestSmtpServer::start().await;
+        Self::start(backend, Some(database), None, Some(smtp)).await
+    }
+
+    pub async fn spawn_postgres_with_smtp() -> Option<TestApp> {
+        let database = TestDatabase::create(Backend::Postgres).await?;
+        let smtp = TestSmtpServer::start().await;
+        Some(Self::start(Backend::Postgres, Some(database), None, Some(smtp)).await)
     }
 
     /// A server over `config` exactly (no migrations run when `migrate` is false).
@@ -170,25 +211,35 @@ impl TestApp {
                 .await
                 .expect("migrations");
         }
-        Self::start(backend, None, Some(config)).await
+        Self::start(backend, None, Some(config), None).await
     }
 
     async fn start(
         backend: Backend,
         database: Option<TestDatabase>,
         config: Option<Config>,
+        smtp: Option<TestSmtpServer>,
     ) -> TestApp {
+        let mail_dir = tempfile::tempdir().expect("mail temp dir");
         let config = match (&database, config) {
             (_, Some(config)) => config,
             (Some(db), None) => {
                 portal_admin::db::run_migrations(db.url())
                     .await
                     .expect("migrations");
-                test_config(db.url())
+                let mut config = test_config(db.url());
+                // A folder the file transport has to create.
+                config.mail_dir = mail_dir.path().join("mail");
+                config.smtp_url = smtp.as_ref().map(TestSmtpServer::url);
+                config
             }
             (None, None) => unreachable!("a test app needs a database or a config"),
         };
         let app: App = AppState::new(config, Clock::system()).expect("app state");
+        let (stop_worker, worker_stopped) = oneshot::channel::<()>();
+        let worker = portal_admin::mail::spawn_worker(app.clone(), async {
+            let _ = worker_stopped.await;
+        });
         let server = BoundServer::bind(app.clone(), "127.0.0.1:0".parse().expect("addr"))
             .await
             .expect("bind");
@@ -206,9 +257,48 @@ impl TestApp {
             app,
             backend,
             http: reqwest::Client::new(),
+            smtp,
             shutdown: Some(tx),
             server: Some(handle),
+            mail_worker: Some((stop_worker, worker)),
+            _mail_dir: mail_dir,
             database,
+        }
+    }
+
+    /// Stops this app's mail worker (it finishes the mail in hand first), for tests that
+    /// drive delivery themselves.
+    pub async fn stop_mail_worker(&mut self) {
+        if let Some((stop, handle)) = self.mail_worker.take() {
+            let _ = stop.send(());
+            handle.await.expect("mail worker ends cleanly");
+        }
+    }
+
+    /// Where mail goes when the app has no SMTP server.
+    pub fn mail_dir(&self) -> &Path {
+        &self.app.config.mail_dir
+    }
+
+    /// Waits for mail matching `predicate`, from the SMTP server when the app has one, else
+    /// from the `.eml` files in `mail_dir()`; returns every match.
+    pub async fn wait_for_mail(
+        &self,
+        predicate: impl Fn(&ReceivedMail) -> bool,
+        timeout: Duration,
+    ) -> Vec<ReceivedMail> {
+        match &self.smtp {
+            Some(smtp) => smtp.wait_for_mail(predicate, timeout).await,
+            None => {
+                let dir: PathBuf = self.mail_dir().to_owned();
+                smtp::wait_for(
+                    || smtp::read_eml_dir(&dir),
+                    predicate,
+                    timeout,
+                    "in MAIL_DIR",
+                )
+                .await
+            }
         }
     }
 
@@ -311,6 +401,9 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        if let Some((stop, _)) = self.mail_worker.take() {
+            let _ = stop.send(());
+        }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
