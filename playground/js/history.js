@@ -30,9 +30,10 @@ export function changesList(changes) {
   if (!changes?.length) return null;
   return h('ul', { class: 'changes' }, changes.map((c) => h('li', {},
     h('code', { class: 'change-field', text: c.field }),
+    c.redacted ? h('span', { class: 'muted', text: 'changed (secret, value not recorded)' }) : [
     value(c.before, c.redacted),
     h('span', { class: 'change-arrow', 'aria-label': 'changed to', text: '→' }),
-    value(c.after, c.redacted))));
+    value(c.after, c.redacted)])));
 }
 
 export function eventItem(event, { showRecord = false } = {}) {

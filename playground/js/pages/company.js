@@ -61,7 +61,7 @@ function view(company, viewer, reload) {
           ])),
         card('Teams', company.teams.length
           ? h('ul', { class: 'list' }, company.teams.map((t) => h('li', { class: 'list-row' },
-            h('span', { text: t.name }), h('span', { class: 'muted small', text: `${t.members.length} members` }))))
+            h('span', { text: t.name }), h('span', { class: 'muted small', text: `${t.members.length} member${t.members.length === 1 ? '' : 's'}` }))))
           : h('p', { class: 'muted', text: 'No teams.' })),
         card('Playbooks', company.playbooks.length
           ? h('ul', { class: 'list' }, company.playbooks.map((p) => h('li', { class: 'list-row' },

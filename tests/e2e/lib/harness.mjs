@@ -58,6 +58,8 @@ export function assertNoConsoleErrors(...pages) {
 export async function screenshot(page, name) {
   mkdirSync(env.screenshots, { recursive: true });
   const file = path.join(env.screenshots, `${name}.png`);
+  // Full-page shots of a scrolled page misplace the sticky sidebar and top bar.
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: file, fullPage: true });
   return file;
 }
