@@ -1,0 +1,127 @@
+// My account: change password, and two-factor authentication (enroll with a QR code, recovery
+// codes shown once, regenerate them).
+
+import { loadViewer } from '../auth.js';
+import { h, replace } from '../dom.js';
+import { request } from '../graphql.js';
+import { qrSvg } from '../qr.js';
+import {
+  badge, button, card, details, enumBadge, field, handleSubmit, pageHeader, toast, whenServed,
+} from '../ui.js';
+import { checkPasswords } from './reset-password.js';
+
+export const title = 'My account';
+
+export function render(container, { viewer }) {
+  const { user } = viewer;
+  container.append(
+    pageHeader('My account', { subtitle: 'Your profile, password and two-factor authentication.' }),
+    h('div', { class: 'grid-main' },
+      h('div', { class: 'stack' },
+        passwordCard(),
+        twoFactorCard(user)),
+      h('div', { class: 'stack' },
+        card('Profile', details([
+          ['Name', user.name],
+          ['Email', user.email],
+          ['Role', enumBadge(user.role)],
+        ])))));
+}
+
+function passwordCard() {
+  const form = h('form', { class: 'form' },
+    field({ label: 'Current password', name: 'currentPassword', type: 'password', required: true, autocomplete: 'current-password' }),
+    field({ label: 'New password', name: 'password', type: 'password', required: true, autocomplete: 'new-password', minlength: 12,
+      hint: 'At least 12 characters.' }),
+    field({ label: 'Confirm new password', name: 'confirm', type: 'password', required: true, autocomplete: 'new-password' }),
+    h('div', { class: 'form-actions' }, button('Change password', { kind: 'primary', type: 'submit' })));
+  handleSubmit(form, async ({ currentPassword, password, confirm }) => {
+    checkPasswords(password, confirm);
+    await request('ChangePassword', { input: { currentPassword, newPassword: password } });
+    form.reset();
+    toast('Password changed.');
+  });
+  return card('Password', whenServed(['ChangePassword'], () => form));
+}
+
+function twoFactorCard(user) {
+  const body = h('div', { class: 'two-factor' });
+  const showState = (enabled) => {
+    if (enabled) {
+      replace(body,
+        h('p', {}, badge('Enabled', 'green'), ' Signing in asks for a code from your authenticator app.'),
+        regenerateForm());
+    } else {
+      replace(body,
+        h('p', {}, badge('Not enabled', 'gray'), ' Protect your account with a code from an authenticator app.'),
+        button('Set up two-factor authentication', { kind: 'primary', onClick: (e) => start(e.currentTarget) }));
+    }
+  };
+
+  const start = async (btn) => {
+    btn.disabled = true;
+    try {
+      const { startTwoFactorEnrollment: enrollment } = await request('StartTwoFactorEnrollment');
+      const form = h('form', { class: 'form' },
+        field({ label: 'Code from the app', name: 'code', required: true, autocomplete: 'one-time-code', inputmode: 'numeric',
+          pattern: '[0-9 ]{6,7}', hint: 'Enter the 6-digit code the app shows to finish.' }),
+        h('div', { class: 'form-actions' },
+          button('Cancel', { onClick: () => showState(false) }),
+          button('Turn on two-factor authentication', { kind: 'primary', type: 'submit' })));
+      handleSubmit(form, async ({ code }) => {
+        const { confirmTwoFactorEnrollment } = await request('ConfirmTwoFactorEnrollment', { code: code.replace(/\s+/g, '') });
+        await loadViewer({ refresh: true });
+        showCodes(confirmTwoFactorEnrollment.codes);
+      });
+      replace(body,
+        h('ol', { class: 'steps' },
+          h('li', {}, 'Scan this QR code with your authenticator app (or enter the key by hand).'),
+          h('li', {}, 'Enter the code the app shows.')),
+        h('div', { class: 'enroll' },
+          h('div', { class: 'qr-frame' }, qrSvg(enrollment.otpauthUri, { label: 'QR code for your authenticator app' })),
+          h('div', {},
+            h('p', { class: 'muted small', text: 'Key for manual entry' }),
+            h('code', { class: 'secret', text: enrollment.secret.replace(/(.{4})/g, '$1 ').trim() }))),
+        form);
+      form.querySelector('input').focus();
+    } catch (error) {
+      toast(error.message, 'error');
+      btn.disabled = false;
+    }
+  };
+
+  const showCodes = (codes) => {
+    const done = button('I have saved my recovery codes', { kind: 'primary', onClick: () => showState(true) });
+    replace(body,
+      h('div', { class: 'alert alert-warning', role: 'alert' },
+        h('strong', { text: 'Save these recovery codes now. ' }),
+        'They are shown only once. Each one signs you in once if you lose your authenticator app.'),
+      h('ul', { class: 'recovery-codes', 'aria-label': 'Recovery codes' }, codes.map((c) => h('li', {}, h('code', { text: c })))),
+      h('div', { class: 'form-actions' },
+        button('Copy codes', { onClick: async () => {
+          try {
+            await navigator.clipboard.writeText(codes.join('\n'));
+            toast('Recovery codes copied.');
+          } catch {
+            toast('Copying is not allowed here; write the codes down instead.', 'error');
+          }
+        } }),
+        done));
+    done.focus();
+  };
+
+  const regenerateForm = () => {
+    const form = h('form', { class: 'inline-form' },
+      field({ label: 'Code from the app', name: 'code', required: true, autocomplete: 'one-time-code', inputmode: 'numeric' }),
+      button('New recovery codes', { kind: 'secondary', type: 'submit' }));
+    handleSubmit(form, async ({ code }) => {
+      const { regenerateRecoveryCodes } = await request('RegenerateRecoveryCodes', { code: code.replace(/\s+/g, '') });
+      showCodes(regenerateRecoveryCodes.codes);
+    });
+    return h('div', {}, h('p', { class: 'muted small', text: 'Lost your recovery codes? Make new ones; the old ones stop working.' }), form);
+  };
+
+  showState(user.twoFactorEnabled);
+  return card('Two-factor authentication',
+    whenServed(['StartTwoFactorEnrollment', 'ConfirmTwoFactorEnrollment'], () => body));
+}

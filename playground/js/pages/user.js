@@ -1,0 +1,179 @@
+// A user's page: profile (name, email, role), access actions (re-send invitation, password
+// reset, disable 2FA), Discard/Undiscard, Become, memberships and History.
+
+import { h, replace } from '../dom.js';
+import { request } from '../graphql.js';
+import { historySection } from '../history.js';
+import {
+  ROLE_OPTIONS, badge, busy, button, card, confirmDialog, details, enumBadge, errorState, field,
+  handleSubmit, loading, pageHeader, time, toast,
+} from '../ui.js';
+import { becomeWithReason, canBecome } from './users.js';
+
+export const title = 'User';
+
+export function render(container, { params, viewer }) {
+  const id = params.id;
+  const show = (user) => {
+    document.title = `${user.name} · Portal admin`;
+    replace(container, ...view(user, viewer, show));
+  };
+  container.append(loading('Loading user…'));
+  request('User', { id })
+    .then(({ user }) => {
+      if (!user) throw Object.assign(new Error('This user does not exist or is not visible to you.'), { code: 'NOT_FOUND' });
+      show(user);
+    })
+    .catch((error) => replace(container, pageHeader('User', { back: { href: '/users', label: 'Users' } }), errorState(error)));
+}
+
+function view(user, viewer, show) {
+  const isAdmin = viewer.user.role === 'ADMIN';
+  const isSelf = user.id === viewer.user.id;
+  const actions = [];
+  if (canBecome(viewer, user)) {
+    actions.push(button('Become', { onClick: (e) => becomeWithReason(user, e.currentTarget) }));
+  }
+  if (!isSelf && user.status === 'DISCARDED') {
+    actions.push(button('Undiscard', { onClick: (e) => undiscard(user, e.currentTarget, show) }));
+  } else if (!isSelf) {
+    actions.push(button('Discard', { kind: 'danger', onClick: (e) => discard(user, e.currentTarget, show) }));
+  }
+
+  return [
+    pageHeader(user.name, {
+      subtitle: h('span', { class: 'header-badges' }, user.email, ' ', enumBadge(user.role), ' ', enumBadge(user.status),
+        user.twoFactorEnabled ? badge('2FA on', 'green') : badge('2FA off', 'gray')),
+      actions,
+      back: { href: '/users', label: 'Users' },
+    }),
+    user.status === 'DISCARDED' && h('div', { class: 'alert alert-warning', role: 'status' },
+      'This account is discarded since ', time(user.discardedAt), '. The user cannot sign in; the record is kept for audit. Undiscard restores access.'),
+    h('div', { class: 'grid-main' },
+      h('div', { class: 'stack' },
+        profileCard(user, show),
+        membershipsCard(user),
+        historySection(async (after) => (await request('UserHistory', { id: user.id, after })).user.history)),
+      h('div', { class: 'stack' },
+        card('Account',
+          details([
+            ['Last sign-in', time(user.lastSignInAt)],
+            ['Invitation sent', time(user.invitationSentAt, '—')],
+            ['Created', time(user.createdAt)],
+            ['Two-factor', user.twoFactorEnabled ? 'Enabled' : 'Not enabled'],
+          ])),
+        (isAdmin || viewer.user.role === 'SUPERVISOR') && accessCard(user, show))),
+  ];
+}
+
+function profileCard(user, show) {
+  const form = h('form', { class: 'form' },
+    field({ label: 'Name', name: 'name', value: user.name, required: true, autocomplete: 'off' }),
+    field({ label: 'Email', name: 'email', type: 'email', value: user.email, required: true, autocomplete: 'off' }),
+    field({ label: 'Role', name: 'role', type: 'select', value: user.role, options: ROLE_OPTIONS,
+      hint: 'Role changes have wide implications: they change what this person can see and do.' }),
+    h('div', { class: 'form-actions' }, button('Save changes', { kind: 'primary', type: 'submit' })));
+  handleSubmit(form, async ({ name, email, role }) => {
+    const input = { id: user.id, expectedVersion: user.version };
+    if (name.trim() !== user.name) input.name = name.trim();
+    if (email.trim() !== user.email) input.email = email.trim();
+    if (role !== user.role) {
+      const ok = await confirmDialog({
+        title: `Change role to ${role.toLowerCase()}?`,
+        body: `${user.name} is ${user.role.toLowerCase()} now. Changing the role changes what they can see and do across the portal.`,
+        confirmLabel: 'Change role',
+      });
+      if (ok === null) return;
+      input.role = role;
+    }
+    if (Object.keys(input).length === 2) { toast('Nothing to save.', 'info'); return; }
+    const { updateUser } = await request('UpdateUser', { input });
+    toast('Changes saved.');
+    show(updateUser);
+  });
+  return card('Profile', form);
+}
+
+function membershipsCard(user) {
+  if (!user.memberships.length) return card('Companies and teams', h('p', { class: 'muted', text: 'Not a member of any company.' }));
+  return card('Companies and teams',
+    h('ul', { class: 'list' }, user.memberships.map((m) => {
+      const teams = user.teams.filter((t) => t.company.id === m.company.id);
+      return h('li', { class: 'list-row' },
+        h('a', { href: `/companies/${encodeURIComponent(m.company.id)}`, text: m.company.name }),
+        enumBadge(m.role),
+        h('span', { class: 'muted small', text: teams.length ? `Teams: ${teams.map((t) => t.name).join(', ')}` : 'No teams' }));
+    })));
+}
+
+function accessCard(user, show) {
+  const rows = [];
+  if (user.status === 'INVITED') {
+    rows.push(actionRow('Invitation', 'Send the invitation email again, with a fresh link.',
+      button('Re-send invitation', { onClick: (e) => busy(e.currentTarget, async () => {
+        const { resendInvitation } = await request('ResendInvitation', { userId: user.id });
+        toast(`Invitation sent again to ${user.email}.`);
+        show(resendInvitation);
+      }) })));
+  }
+  if (user.status === 'ACTIVE') {
+    rows.push(actionRow('Password', 'Email the user a link to choose a new password.',
+      button('Send password reset', { onClick: (e) => busy(e.currentTarget, async () => {
+        await request('SendPasswordReset', { userId: user.id });
+        toast(`Password reset link sent to ${user.email}.`);
+      }) })));
+  }
+  if (user.twoFactorEnabled) {
+    rows.push(actionRow('Two-factor authentication', 'For a user who is locked out and has lost their recovery codes.',
+      button('Disable 2FA', { kind: 'danger', onClick: (e) => disableTwoFactor(user, e.currentTarget, show) })));
+  }
+  if (!rows.length) return null;
+  return card('Access', h('div', { class: 'action-rows' }, rows));
+}
+
+function actionRow(label, text, action) {
+  return h('div', { class: 'action-row' },
+    h('div', {}, h('strong', { text: label }), h('p', { class: 'muted small', text })),
+    action);
+}
+
+async function disableTwoFactor(user, btn, show) {
+  const reason = await confirmDialog({
+    title: `Disable 2FA for ${user.name}?`,
+    body: h('div', {},
+      h('p', { text: 'Only after you verified their identity through an out-of-band channel — don’t trust the email, it may be compromised.' }),
+      h('p', { text: 'Tell them to enable 2FA again after signing in, and note this in your support records.' })),
+    confirmLabel: 'Disable 2FA',
+    danger: true,
+    reason: { label: 'Reason', hint: 'Recorded in the audit log.', placeholder: 'Verified by phone call, ticket #…' },
+  });
+  if (reason === null) return;
+  await busy(btn, async () => {
+    const { disableTwoFactor: updated } = await request('DisableTwoFactor', { input: { userId: user.id, reason } });
+    toast(`Two-factor authentication disabled for ${user.name}.`);
+    show(updated);
+  });
+}
+
+async function discard(user, btn, show) {
+  const ok = await confirmDialog({
+    title: `Discard ${user.name}?`,
+    body: `${user.name} loses access immediately and every session ends. The account is kept for audit; you can undiscard it later.`,
+    confirmLabel: 'Discard user',
+    danger: true,
+  });
+  if (ok === null) return;
+  await busy(btn, async () => {
+    const { discardUser } = await request('DiscardUser', { userId: user.id });
+    toast(`${user.name} is discarded.`);
+    show(discardUser);
+  });
+}
+
+async function undiscard(user, btn, show) {
+  await busy(btn, async () => {
+    const { undiscardUser } = await request('UndiscardUser', { userId: user.id });
+    toast(`${user.name} is restored.`);
+    show(undiscardUser);
+  });
+}

@@ -1,0 +1,94 @@
+// A user enrolls 2FA (QR code, recovery codes shown once) and signs in with a code or a recovery
+// code; locked out, an admin disables their 2FA with a reason, recorded in History.
+//
+// SKIPPED until the server serves startTwoFactorEnrollment, confirmTwoFactorEnrollment,
+// disableTwoFactor, users and user (staged in playground/operations/next/). Enable it when they
+// are served.
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import {
+  apiSignIn, assertNoConsoleErrors, createActiveUser, env, launchBrowser, openPage, screenshot,
+  signIn, signOut, startMailbox,
+} from '../lib/harness.mjs';
+import { totp } from '../lib/totp.mjs';
+
+let browser;
+let mailbox;
+before(async () => {
+  browser = await launchBrowser();
+  mailbox = await startMailbox();
+});
+after(async () => {
+  await browser?.close();
+  await mailbox?.close();
+});
+
+async function signInWithSecondStep(page, user, fill) {
+  await page.goto('/sign-in');
+  await page.getByLabel('Email').fill(user.email);
+  await page.getByLabel('Password').fill(user.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Two-factor authentication' }).waitFor();
+  await fill();
+  await page.getByRole('button', { name: 'Verify and sign in' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Users' }).waitFor();
+}
+
+test.skip('enroll 2FA, sign in with it, and an admin disables it with a reason (waits for 2FA API)', async () => {
+  const adminToken = await apiSignIn(env.admin);
+  const carol = await createActiveUser(mailbox, adminToken, { name: 'Carol Customer' });
+
+  // Carol enrolls on My account.
+  const page = await openPage(browser);
+  await signIn(page, carol);
+  await page.goto('/account');
+  await page.getByRole('button', { name: 'Set up two-factor authentication' }).click();
+  await page.getByRole('img', { name: 'QR code for your authenticator app' }).waitFor();
+  const secret = (await page.locator('.secret').textContent()).replace(/\s+/g, '');
+  await screenshot(page, 'two-factor-1-enroll');
+  await page.getByLabel('Code from the app').fill(totp(secret));
+  await page.getByRole('button', { name: 'Turn on two-factor authentication' }).click();
+
+  // Recovery codes, shown once.
+  const codes = await page.getByRole('list', { name: 'Recovery codes' }).locator('code').allTextContents();
+  assert.ok(codes.length >= 8, 'recovery codes are shown');
+  await screenshot(page, 'two-factor-2-recovery-codes');
+  await page.getByRole('button', { name: 'I have saved my recovery codes' }).click();
+  await page.getByText('Enabled', { exact: true }).waitFor();
+  await page.reload();
+  assert.equal(await page.getByRole('list', { name: 'Recovery codes' }).count(), 0, 'not shown again');
+  await signOut(page);
+
+  // Sign-in asks for the second step: a TOTP code…
+  await signInWithSecondStep(page, carol, () => page.getByLabel('Authentication code').fill(totp(secret)));
+  await signOut(page);
+  // …or a recovery code instead.
+  await signInWithSecondStep(page, carol, async () => {
+    await page.getByRole('button', { name: 'Use a recovery code instead' }).click();
+    await page.getByLabel('Recovery code').fill(codes[0]);
+  });
+  await signOut(page);
+
+  // Locked out: the admin disables Carol's 2FA, giving a reason.
+  const admin = await openPage(browser);
+  await signIn(admin, env.admin);
+  await admin.goto(`/users/${carol.id}`);
+  await admin.getByText('2FA on').waitFor();
+  await admin.getByRole('button', { name: 'Disable 2FA' }).click();
+  const dialog = admin.getByRole('dialog');
+  const confirm = dialog.getByRole('button', { name: 'Disable 2FA' });
+  assert.equal(await confirm.isDisabled(), true, 'a reason is required');
+  await dialog.getByLabel('Reason').fill('Verified by phone, ticket 5120');
+  await screenshot(admin, 'two-factor-3-disable');
+  await confirm.click();
+  await admin.getByText('2FA off').waitFor();
+  const event = admin.locator('.event', { hasText: 'Two factor disabled' }).first();
+  await event.waitFor();
+  assert.match(await event.textContent(), /Verified by phone, ticket 5120/);
+  await screenshot(admin, 'two-factor-4-history');
+
+  // Carol signs in with her password alone.
+  await signIn(page, carol);
+  assertNoConsoleErrors(page, admin);
+});
