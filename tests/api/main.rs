@@ -5,5 +5,6 @@ mod common;
 
 mod audit_write_path;
 mod http_endpoint;
+mod records_organizations_and_companies;
 mod schema_sdl;
 mod sessions;
