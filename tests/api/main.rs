@@ -5,6 +5,7 @@ mod common;
 
 mod audit_write_path;
 mod http_endpoint;
+mod records_call_recordings;
 mod records_inbound_numbers;
 mod records_memberships;
 mod records_organizations_and_companies;
