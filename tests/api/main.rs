@@ -9,5 +9,6 @@ mod records_call_recordings;
 mod records_inbound_numbers;
 mod records_memberships;
 mod records_organizations_and_companies;
+mod records_playbooks;
 mod schema_sdl;
 mod sessions;
