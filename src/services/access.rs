@@ -112,13 +112,14 @@ pub fn only_visible<T: CompanyScoped>(viewer: &Viewer, records: Vec<T>) -> Vec<T
         .collect()
 }
 
-/// For changes to a company's memberships. Admins may make any; a supervisor of the company
-/// only to CUSTOMER memberships (`roles`: the membership's role before and after the change),
-/// and never to their own. NOT_FOUND when the company is invisible, FORBIDDEN otherwise.
+/// For changes to a company's memberships. Admins may make any. A supervisor of the company
+/// only CUSTOMER memberships of CUSTOMER users (`roles`: the membership's role before and after
+/// the change; `user_role`: the member's platform role), never a supervisor's or an admin's,
+/// and never their own. NOT_FOUND when the company is invisible, FORBIDDEN otherwise.
 pub fn require_membership_manager(
     viewer: &Viewer,
     company_id: CompanyId,
-    user_id: UserId,
+    (user_id, user_role): (UserId, Role),
     roles: &[Role],
 ) -> AppResult<()> {
     require_company_manager(viewer, company_id, "Company")?;
@@ -130,9 +131,9 @@ pub fn require_membership_manager(
             "Supervisors cannot change their own membership.",
         ));
     }
-    if roles.iter().any(|role| *role != Role::Customer) {
+    if user_role != Role::Customer || roles.iter().any(|role| *role != Role::Customer) {
         return Err(AppError::forbidden(
-            "Supervisors manage CUSTOMER memberships only.",
+            "Supervisors manage customers' CUSTOMER memberships only.",
         ));
     }
     Ok(())

@@ -19,11 +19,23 @@ pub async fn add_company_member(
     user_id: UserId,
     role: Role,
 ) -> AppResult<CompanyMembership> {
-    access::require_membership_manager(viewer, company_id, user_id, &[role])?;
+    access::require_company_manager(viewer, company_id, "Company")?;
+    // The user's platform role decides what a supervisor may do; read in the transaction so a
+    // concurrent role change cannot slip between the check and the insert.
+    let viewer = viewer.clone();
     app.db
         .write(viewer.audit_actor(meta), |tx| {
-            async move { memberships::add_company_member(tx, user_id, company_id, role).await }
-                .boxed()
+            async move {
+                let user = users::get(tx.conn()?, user_id).await?;
+                access::require_membership_manager(
+                    &viewer,
+                    company_id,
+                    (user.id, user.role),
+                    &[role],
+                )?;
+                memberships::add_company_member(tx, user_id, company_id, role).await
+            }
+            .boxed()
         })
         .await
 }
@@ -41,10 +53,11 @@ pub async fn update_company_member(
         .write(viewer.audit_actor(meta), |tx| {
             async move {
                 let before = memberships::lock(tx, id).await?;
+                let user = users::get(tx.conn()?, before.user_id).await?;
                 access::require_membership_manager(
                     &viewer,
                     before.company_id,
-                    before.user_id,
+                    (user.id, user.role),
                     &[before.role, role],
                 )?;
                 memberships::change_company_role(tx, &before, role, expected_version).await
@@ -66,10 +79,11 @@ pub async fn remove_company_member(
         .write(viewer.audit_actor(meta), |tx| {
             async move {
                 let membership = memberships::lock(tx, id).await?;
+                let user = users::get(tx.conn()?, membership.user_id).await?;
                 access::require_membership_manager(
                     &viewer,
                     membership.company_id,
-                    membership.user_id,
+                    (user.id, user.role),
                     &[membership.role],
                 )?;
                 memberships::remove_company_member(tx, &membership).await

@@ -236,6 +236,17 @@ async fn supervisors_manage_customer_memberships_of_their_company_only(app: Test
             add(&company_a, colleague.id.0, "SUPERVISOR"),
             "FORBIDDEN",
         ),
+        // Never a supervisor's or an admin's membership, whatever its role.
+        (
+            supervisor,
+            add(&company_a, colleague.id.0, "CUSTOMER"),
+            "FORBIDDEN",
+        ),
+        (
+            supervisor,
+            add(&company_a, cast.admin.id.0, "CUSTOMER"),
+            "FORBIDDEN",
+        ),
         (
             supervisor,
             add(&cast.company_b.id.to_string(), newcomer.id.0, "CUSTOMER"),
