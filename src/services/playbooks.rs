@@ -66,12 +66,15 @@ pub async fn update(
         .write(viewer.audit_actor(meta), |tx| {
             async move {
                 let before = playbooks::lock(tx, input.id).await?;
-                let current = playbooks::version(tx.conn()?, before.id, before.current_version)
-                    .await?
-                    .ok_or_else(|| AppError::not_found("Playbook version"))?;
-                let title = new_title.unwrap_or(current.title);
-                let body = new_body.unwrap_or(current.body);
-                playbooks::save(tx, &before, &title, &body, None, input.expected_version).await
+                playbooks::save(
+                    tx,
+                    &before,
+                    new_title.as_deref(),
+                    new_body.as_deref(),
+                    None,
+                    input.expected_version,
+                )
+                .await
             }
             .boxed()
         })
@@ -97,7 +100,15 @@ pub async fn restore(
                     .ok_or_else(|| {
                         AppError::bad_input("version", "This playbook has no such version.")
                     })?;
-                playbooks::save(tx, &before, &old.title, &old.body, Some(number), None).await
+                playbooks::save(
+                    tx,
+                    &before,
+                    Some(&old.title),
+                    Some(&old.body),
+                    Some(number),
+                    None,
+                )
+                .await
             }
             .boxed()
         })

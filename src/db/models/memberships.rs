@@ -316,15 +316,16 @@ pub async fn add_team_member(
     team_id: TeamId,
 ) -> AppResult<TeamMembership> {
     let team = teams::get(tx.conn()?, team_id).await?;
-    if find_company_membership(tx.conn()?, user_id, team.company_id)
-        .await?
-        .is_none()
-    {
+    let Some(membership) = find_company_membership(tx.conn()?, user_id, team.company_id).await?
+    else {
         return Err(AppError::bad_input(
             "userId",
             "The user must be a member of the team's company first.",
         ));
-    }
+    };
+    // Held until commit, so a concurrent removal of the company membership (which removes the
+    // user's team memberships) cannot leave this one behind.
+    lock(tx, membership.id).await?;
     let new_row = NewTeamMembership {
         user_id,
         team_id,

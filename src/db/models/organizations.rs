@@ -67,6 +67,23 @@ audited_table!(
     "Organization"
 );
 
+/// Restricts an organizations query to those with a company in `scope`.
+macro_rules! scoped {
+    ($query:expr, $scope:expr) => {{
+        let mut query = $query;
+        if let CompanyScope::Only(ids) = $scope {
+            query = query.filter(
+                organizations::id.eq_any(
+                    companies::table
+                        .filter(companies::id.eq_any(ids))
+                        .select(companies::organization_id),
+                ),
+            );
+        }
+        query
+    }};
+}
+
 /// Organizations in `scope` (those with a company in it), by id after the keyset cursor.
 pub async fn page(
     conn: &mut DbConn,
@@ -76,39 +93,21 @@ pub async fn page(
 ) -> AppResult<Vec<Organization>> {
     let after = after.unwrap_or(OrganizationId(0));
     let rows = dispatch!(conn, |c| {
-        let mut query = organizations::table
+        let query = organizations::table
             .filter(organizations::id.gt(after))
             .order(organizations::id.asc())
             .limit(limit)
             .select(Organization::as_select())
             .into_boxed();
-        if let CompanyScope::Only(ids) = scope {
-            query = query.filter(
-                organizations::id.eq_any(
-                    companies::table
-                        .filter(companies::id.eq_any(ids))
-                        .select(companies::organization_id),
-                ),
-            );
-        }
-        query.load(c).await
+        scoped!(query, scope).load(c).await
     })?;
     Ok(rows)
 }
 
 pub async fn count(conn: &mut DbConn, scope: CompanyScope<'_>) -> AppResult<i64> {
     let count = dispatch!(conn, |c| {
-        let mut query = organizations::table.count().into_boxed();
-        if let CompanyScope::Only(ids) = scope {
-            query = query.filter(
-                organizations::id.eq_any(
-                    companies::table
-                        .filter(companies::id.eq_any(ids))
-                        .select(companies::organization_id),
-                ),
-            );
-        }
-        query.get_result(c).await
+        let query = organizations::table.count().into_boxed();
+        scoped!(query, scope).get_result(c).await
     })?;
     Ok(count)
 }

@@ -244,15 +244,15 @@ pub async fn create(
     Ok(CurrentPlaybook { playbook, current })
 }
 
-/// Saves `title` and `body` as the next version of the locked playbook `before` (a restore
-/// names the version it copies in `restored_from_version`), with one UPDATE event. Identical
-/// content is a no-op: no version, no event. With `expected_version`, CONFLICT unless it is
-/// still the current version.
+/// Saves the next version of the locked playbook `before`: `title` and `body` where given,
+/// the current version's otherwise (a restore names the version it copies in
+/// `restored_from_version`), with one UPDATE event. Identical content is a no-op: no version,
+/// no event. With `expected_version`, CONFLICT unless it is still the current version.
 pub async fn save(
     tx: &mut WriteTx,
     before: &Playbook,
-    title: &str,
-    body: &str,
+    title: Option<&str>,
+    body: Option<&str>,
     restored_from_version: Option<i32>,
     expected_version: Option<i32>,
 ) -> AppResult<CurrentPlaybook> {
@@ -268,6 +268,8 @@ pub async fn save(
         .ok_or_else(|| {
             AppError::internal(anyhow::anyhow!("playbook without its current version"))
         })?;
+    let title = title.unwrap_or(&current.title);
+    let body = body.unwrap_or(&current.body);
     if current.title == title && current.body == body {
         return Ok(CurrentPlaybook {
             playbook: before.clone(),
