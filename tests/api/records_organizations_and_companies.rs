@@ -6,7 +6,8 @@ use serde_json::{Value, json};
 
 use crate::common::TestApp;
 use crate::common::audit_trail::{history, latest};
-use crate::common::builders::{Cast, company, impersonation_token, organization};
+use crate::common::builders::{Cast, company, company_in, impersonation_token, organization};
+
 use crate::on_both_backends;
 
 const CREATE_ORG: &str = "mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) { id name billingEmail status version } }";
@@ -20,6 +21,13 @@ fn id_of(value: &Value) -> i64 {
         .as_str()
         .and_then(|id| id.parse().ok())
         .expect("an id")
+}
+
+async fn org_of_a(app: &TestApp, cast: &Cast) -> portal_admin::db::models::Organization {
+    let mut conn = app.app.db.conn().await.expect("conn");
+    portal_admin::db::models::organizations::get(&mut conn, cast.company_a.organization_id)
+        .await
+        .expect("organization")
 }
 
 async fn admin_creates_and_updates_an_organization(app: TestApp) {
@@ -297,6 +305,28 @@ async fn members_see_their_companies_and_only_admins_change_them(app: TestApp) {
     );
     let all = app.gql(Some(&cast.admin_token), lists, json!({})).await;
     assert_eq!(all.data()["companies"]["totalCount"], 2);
+
+    // A sibling company in the same organization stays hidden from them.
+    company_in(&app, &org_of_a(&app, &cast).await, "Acme Sibling").await;
+    let org_companies = "query($id: ID!) { organization(id: $id) { companies { totalCount edges { node { id } } } } }";
+    let org_id = json!({ "id": cast.company_a.organization_id.to_string() });
+    let theirs = app
+        .gql(
+            Some(&cast.supervisor_a_token),
+            org_companies,
+            org_id.clone(),
+        )
+        .await;
+    let companies = &theirs.data()["organization"]["companies"];
+    assert_eq!(companies["totalCount"], 1);
+    assert_eq!(companies["edges"][0]["node"]["id"], company_a);
+    let everyone = app
+        .gql(Some(&cast.admin_token), org_companies, org_id)
+        .await;
+    assert_eq!(
+        everyone.data()["organization"]["companies"]["totalCount"],
+        2
+    );
 
     // Another company's records do not exist for them.
     let other = app
