@@ -4,6 +4,7 @@ pub mod audit;
 pub mod enums;
 pub mod ids;
 pub mod password;
+pub mod records;
 pub mod secrets;
 pub mod totp;
 pub mod viewer;

@@ -1,9 +1,13 @@
 //! What a resolver gets from the request: the app, the request's metadata and, resolved once
 //! and only when a resolver asks, the viewer.
 
+use std::sync::OnceLock;
+
 use async_graphql::Context;
+use async_graphql::dataloader::DataLoader;
 use tokio::sync::OnceCell;
 
+use super::loaders::RecordLoader;
 use crate::app::{App, AppState};
 use crate::domain::secrets::Redacted;
 use crate::domain::viewer::{RequestMeta, Viewer};
@@ -15,6 +19,7 @@ pub struct RequestContext {
     pub meta: RequestMeta,
     token: Option<Redacted<String>>,
     viewer: OnceCell<Result<Viewer, ErrorCode>>,
+    loader: OnceLock<DataLoader<RecordLoader>>,
 }
 
 impl RequestContext {
@@ -24,6 +29,7 @@ impl RequestContext {
             meta,
             token: token.map(Redacted::new),
             viewer: OnceCell::new(),
+            loader: OnceLock::new(),
         }
     }
 
@@ -56,6 +62,17 @@ impl RequestContext {
             }
             Err(_) => Err(AppError::Unauthenticated),
         }
+    }
+}
+
+impl RequestContext {
+    /// The request's batching loader for nested records, bound to the viewer (so
+    /// UNAUTHENTICATED without one).
+    pub async fn loader(&self) -> AppResult<&DataLoader<RecordLoader>> {
+        let viewer = self.viewer().await?;
+        Ok(self
+            .loader
+            .get_or_init(|| RecordLoader::new(self.app.clone(), viewer.clone())))
     }
 }
 

@@ -5,18 +5,44 @@ use async_graphql::{EmptySubscription, MergedObject, Schema};
 use crate::config::Config;
 
 mod account;
+mod call_recordings;
+mod companies;
 pub mod connection;
 pub mod context;
+mod inbound_numbers;
+pub mod loaders;
+mod memberships;
+mod organizations;
+mod playbooks;
 mod session;
+mod teams;
 pub mod types;
 
 pub use context::RequestContext;
 
 #[derive(MergedObject, Default)]
-pub struct Query(session::SessionQuery);
+pub struct Query(
+    session::SessionQuery,
+    organizations::OrganizationQuery,
+    companies::CompanyQuery,
+    teams::TeamQuery,
+    inbound_numbers::InboundNumberQuery,
+    call_recordings::CallRecordingQuery,
+    playbooks::PlaybookQuery,
+);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(session::SessionMutation, account::AccountMutation);
+pub struct Mutation(
+    session::SessionMutation,
+    account::AccountMutation,
+    organizations::OrganizationMutation,
+    companies::CompanyMutation,
+    teams::TeamMutation,
+    memberships::MembershipMutation,
+    inbound_numbers::InboundNumberMutation,
+    call_recordings::CallRecordingMutation,
+    playbooks::PlaybookMutation,
+);
 
 pub type ApiSchema = Schema<Query, Mutation, EmptySubscription>;
 

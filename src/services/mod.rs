@@ -4,6 +4,13 @@
 
 pub mod access;
 pub mod accounts;
+pub mod call_recordings;
+pub mod companies;
+pub mod inbound_numbers;
+pub mod memberships;
+pub mod organizations;
+pub mod playbooks;
 pub mod sessions;
+pub mod teams;
 pub mod throttle;
 pub mod two_factor;

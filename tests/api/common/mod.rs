@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+pub mod audit_trail;
 pub mod builders;
 pub mod smtp;
 
@@ -437,6 +438,11 @@ impl Gql {
         self.body["errors"][0]["extensions"]["code"]
             .as_str()
             .unwrap_or_else(|| panic!("expected an error, got: {}", self.body))
+    }
+
+    /// The `extensions.field` of the first error (BAD_USER_INPUT names the input field).
+    pub fn error_field(&self) -> Option<&str> {
+        self.body["errors"][0]["extensions"]["field"].as_str()
     }
 
     pub fn error_message(&self) -> &str {

@@ -1,0 +1,96 @@
+//! Teams: queries, mutations and the `Team` type.
+
+use async_graphql::{Context, ID, InputObject, Object, Result};
+
+use super::companies::Company;
+use super::context::ContextExt;
+use super::loaders::load_required;
+use super::types::{User, parse_id, to_id};
+use crate::db::models;
+use crate::services::teams;
+
+pub struct Team(pub models::Team);
+
+#[Object]
+impl Team {
+    async fn id(&self) -> ID {
+        to_id(self.0.id)
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    async fn company(&self, ctx: &Context<'_>) -> Result<Company> {
+        Ok(Company(
+            load_required(ctx, self.0.company_id, "Company").await?,
+        ))
+    }
+
+    async fn members(&self, ctx: &Context<'_>) -> Result<Vec<User>> {
+        let viewer = ctx.request().viewer().await?;
+        let rows = teams::members(ctx.app(), viewer, &self.0).await?;
+        Ok(rows.into_iter().map(User).collect())
+    }
+
+    /// Increases with every audited change; send it back as `expectedVersion`.
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+}
+
+#[derive(InputObject)]
+pub struct CreateTeamInput {
+    pub company_id: ID,
+    pub name: String,
+}
+
+#[derive(InputObject)]
+pub struct UpdateTeamInput {
+    pub id: ID,
+    pub name: String,
+    pub expected_version: Option<i32>,
+}
+
+#[derive(Default)]
+pub struct TeamQuery;
+
+#[Object]
+impl TeamQuery {
+    /// NOT_FOUND when the viewer may not see it.
+    async fn team(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Team>> {
+        let viewer = ctx.request().viewer().await?;
+        let id = parse_id("id", &id)?;
+        Ok(Some(Team(teams::get(ctx.app(), viewer, id).await?)))
+    }
+}
+
+#[derive(Default)]
+pub struct TeamMutation;
+
+#[Object]
+impl TeamMutation {
+    /// Admins and the company's supervisors.
+    async fn create_team(&self, ctx: &Context<'_>, input: CreateTeamInput) -> Result<Team> {
+        let viewer = ctx.request().viewer().await?;
+        let company_id = parse_id("companyId", &input.company_id)?;
+        let team = teams::create(ctx.app(), ctx.meta(), viewer, company_id, &input.name).await?;
+        Ok(Team(team))
+    }
+
+    /// Admins and the company's supervisors. CONFLICT when `expectedVersion` is stale.
+    async fn update_team(&self, ctx: &Context<'_>, input: UpdateTeamInput) -> Result<Team> {
+        let viewer = ctx.request().viewer().await?;
+        let id = parse_id("id", &input.id)?;
+        let team = teams::rename(
+            ctx.app(),
+            ctx.meta(),
+            viewer,
+            id,
+            &input.name,
+            input.expected_version,
+        )
+        .await?;
+        Ok(Team(team))
+    }
+}

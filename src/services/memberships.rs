@@ -1,0 +1,164 @@
+//! Company memberships (with a role in the company) and team memberships, and which users a
+//! viewer may see through them.
+
+use futures::FutureExt;
+
+use super::access;
+use crate::app::AppState;
+use crate::db::models::memberships::{self, CompanyMembership, TeamMembership};
+use crate::db::models::{User, users};
+use crate::domain::viewer::{RequestMeta, Viewer};
+use crate::domain::{CompanyId, CompanyMembershipId, Role, TeamId, UserId};
+use crate::error::AppResult;
+
+pub async fn add_company_member(
+    app: &AppState,
+    meta: &RequestMeta,
+    viewer: &Viewer,
+    company_id: CompanyId,
+    user_id: UserId,
+    role: Role,
+) -> AppResult<CompanyMembership> {
+    access::require_company_manager(viewer, company_id, "Company")?;
+    // The user's platform role decides what a supervisor may do; read in the transaction so a
+    // concurrent role change cannot slip between the check and the insert.
+    let viewer = viewer.clone();
+    app.db
+        .write(viewer.audit_actor(meta), |tx| {
+            async move {
+                let user = users::get(tx.conn()?, user_id).await?;
+                access::require_membership_manager(
+                    &viewer,
+                    company_id,
+                    (user.id, user.role),
+                    &[role],
+                )?;
+                memberships::add_company_member(tx, user_id, company_id, role).await
+            }
+            .boxed()
+        })
+        .await
+}
+
+pub async fn update_company_member(
+    app: &AppState,
+    meta: &RequestMeta,
+    viewer: &Viewer,
+    id: CompanyMembershipId,
+    role: Role,
+    expected_version: Option<i32>,
+) -> AppResult<CompanyMembership> {
+    let viewer = viewer.clone();
+    app.db
+        .write(viewer.audit_actor(meta), |tx| {
+            async move {
+                let before = memberships::lock(tx, id).await?;
+                let user = users::get(tx.conn()?, before.user_id).await?;
+                access::require_membership_manager(
+                    &viewer,
+                    before.company_id,
+                    (user.id, user.role),
+                    &[before.role, role],
+                )?;
+                memberships::change_company_role(tx, &before, role, expected_version).await
+            }
+            .boxed()
+        })
+        .await
+}
+
+/// Removes the membership and the user's memberships of the company's teams.
+pub async fn remove_company_member(
+    app: &AppState,
+    meta: &RequestMeta,
+    viewer: &Viewer,
+    id: CompanyMembershipId,
+) -> AppResult<()> {
+    let viewer = viewer.clone();
+    app.db
+        .write(viewer.audit_actor(meta), |tx| {
+            async move {
+                let membership = memberships::lock(tx, id).await?;
+                let user = users::get(tx.conn()?, membership.user_id).await?;
+                access::require_membership_manager(
+                    &viewer,
+                    membership.company_id,
+                    (user.id, user.role),
+                    &[membership.role],
+                )?;
+                memberships::remove_company_member(tx, &membership).await
+            }
+            .boxed()
+        })
+        .await
+}
+
+pub async fn add_team_member(
+    app: &AppState,
+    meta: &RequestMeta,
+    viewer: &Viewer,
+    team_id: TeamId,
+    user_id: UserId,
+) -> AppResult<TeamMembership> {
+    let team = super::teams::get(app, viewer, team_id).await?;
+    access::require_company_manager(viewer, team.company_id, "Team")?;
+    app.db
+        .write(viewer.audit_actor(meta), |tx| {
+            async move { memberships::add_team_member(tx, user_id, team_id).await }.boxed()
+        })
+        .await
+}
+
+pub async fn remove_team_member(
+    app: &AppState,
+    meta: &RequestMeta,
+    viewer: &Viewer,
+    team_id: TeamId,
+    user_id: UserId,
+) -> AppResult<()> {
+    let team = super::teams::get(app, viewer, team_id).await?;
+    access::require_company_manager(viewer, team.company_id, "Team")?;
+    app.db
+        .write(viewer.audit_actor(meta), |tx| {
+            async move {
+                memberships::remove_team_member(tx, &team, user_id).await?;
+                Ok(())
+            }
+            .boxed()
+        })
+        .await
+}
+
+/// A company's memberships, one page after the keyset cursor, and how many there are.
+pub async fn company_page(
+    app: &AppState,
+    viewer: &Viewer,
+    company_id: CompanyId,
+    after: Option<CompanyMembershipId>,
+    limit: i64,
+) -> AppResult<(Vec<CompanyMembership>, i64)> {
+    access::require_company_visible(viewer, company_id, "Company")?;
+    let mut conn = app.db.conn().await?;
+    let rows = memberships::company_page(&mut conn, company_id, after, limit).await?;
+    let total = memberships::company_count(&mut conn, company_id).await?;
+    Ok((rows, total))
+}
+
+/// Of `ids`, the users the viewer may see: admins see everyone; others themselves and the
+/// users who share a company with them.
+pub async fn visible_users(
+    app: &AppState,
+    viewer: &Viewer,
+    ids: &[UserId],
+) -> AppResult<Vec<User>> {
+    let mut conn = app.db.conn().await?;
+    let rows = users::find_many(&mut conn, ids).await?;
+    if viewer.is_admin() {
+        return Ok(rows);
+    }
+    let sharing = memberships::members_among(&mut conn, ids, &viewer.company_ids).await?;
+    Ok(rows
+        .into_iter()
+        .filter(|user| user.id == viewer.user_id || sharing.contains(&user.id))
+        .collect())
+}
