@@ -22,6 +22,7 @@ use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection, TransactionManager};
 use futures::FutureExt;
 use futures::future::BoxFuture;
+use scoped_futures::ScopedBoxFuture;
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -106,9 +107,23 @@ enum Pools {
     Sqlite(Pool<SqliteConn>),
 }
 
+/// Counts the SQL statements every pooled connection runs (for `/metrics`, and for tests that
+/// pin how many statements a request costs).
+#[derive(Clone, Default)]
+struct StatementCounter(Arc<std::sync::atomic::AtomicU64>);
+
+impl diesel::connection::Instrumentation for StatementCounter {
+    fn on_connection_event(&mut self, event: diesel::connection::InstrumentationEvent<'_>) {
+        if let diesel::connection::InstrumentationEvent::StartQuery { .. } = event {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
 /// The pooled database handle the whole service shares.
 #[derive(Clone)]
 pub struct Database {
+    statements: StatementCounter,
     pools: Pools,
     clock: Clock,
     /// SQLite allows one writer; write transactions queue here instead of failing with
@@ -140,7 +155,10 @@ struct Timeouts {
     statement: Duration,
 }
 
-fn sqlite_setup(path: &str) -> BoxFuture<'static, diesel::ConnectionResult<SqliteConn>> {
+fn sqlite_setup(
+    path: &str,
+    counter: StatementCounter,
+) -> BoxFuture<'static, diesel::ConnectionResult<SqliteConn>> {
     let path = path.to_owned();
     async move {
         tokio::task::spawn_blocking(move || {
@@ -148,6 +166,7 @@ fn sqlite_setup(path: &str) -> BoxFuture<'static, diesel::ConnectionResult<Sqlit
             let mut conn = diesel::SqliteConnection::establish(&path)?;
             migrations::apply_sqlite_pragmas(&mut conn)
                 .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
+            diesel::Connection::set_instrumentation(&mut conn, counter);
             Ok(SyncConnectionWrapper::new(conn))
         })
         .await
@@ -185,13 +204,21 @@ impl Database {
             statement: Duration::from_secs(config.database_statement_timeout_seconds.max(1)),
         });
         let runtime = deadpool::Runtime::Tokio1;
+        let statements = StatementCounter::default();
         let pools = match url {
             DatabaseUrl::Postgres(url) => {
                 let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
+                let counter = statements.clone();
                 manager_config.custom_setup = Box::new(move |url| {
                     let timeouts = timeouts.clone();
                     let url = url.to_owned();
-                    async move { pg_establish(&url, &timeouts).await }.boxed()
+                    let counter = counter.clone();
+                    async move {
+                        let mut conn = pg_establish(&url, &timeouts).await?;
+                        conn.set_instrumentation(counter);
+                        Ok(conn)
+                    }
+                    .boxed()
                 });
                 let manager = AsyncDieselConnectionManager::new_with_config(url, manager_config);
                 Pools::Postgres(
@@ -207,7 +234,9 @@ impl Database {
             DatabaseUrl::Sqlite(path) => {
                 migrations::prepare_sqlite_path(&path)?;
                 let mut manager_config = ManagerConfig::<SqliteConn>::default();
-                manager_config.custom_setup = Box::new(|path| sqlite_setup(path));
+                let counter = statements.clone();
+                manager_config.custom_setup =
+                    Box::new(move |path| sqlite_setup(path, counter.clone()));
                 let manager = AsyncDieselConnectionManager::new_with_config(path, manager_config);
                 Pools::Sqlite(
                     Pool::builder(manager)
@@ -221,6 +250,7 @@ impl Database {
             }
         };
         Ok(Self {
+            statements,
             pools,
             clock,
             sqlite_writer: Arc::new(tokio::sync::Mutex::new(())),
@@ -253,6 +283,11 @@ impl Database {
             Pools::Sqlite(pool) => pool.get().await.map(DbConn::Sqlite),
         }
         .map_err(pool_error)
+    }
+
+    /// SQL statements run so far by this pool's connections.
+    pub fn statements_executed(&self) -> u64 {
+        self.statements.0.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn pool_status(&self) -> PoolStatus {
@@ -295,10 +330,13 @@ impl Database {
     ///
     /// This is the only way to obtain a [`WriteTx`], and the functions that change audited tables
     /// require one: a change without its audit rows cannot be written by accident.
-    pub async fn write<T, F>(&self, actor: AuditActor, work: F) -> AppResult<T>
+    ///
+    /// `work` returns `async move { … }.scope_boxed()` (`scoped_futures::ScopedFutureExt`), which
+    /// lets the future borrow both the transaction and the caller's data.
+    pub async fn write<'a, T, F>(&self, actor: AuditActor, work: F) -> AppResult<T>
     where
-        T: Send,
-        F: for<'t> FnOnce(&'t mut WriteTx) -> BoxFuture<'t, AppResult<T>> + Send,
+        T: Send + 'a,
+        F: for<'t> FnOnce(&'t mut WriteTx) -> ScopedBoxFuture<'a, 't, AppResult<T>> + Send + 'a,
     {
         let writer = match self.backend() {
             Backend::Sqlite => Some(self.sqlite_writer.clone().lock_owned().await),

@@ -1,9 +1,36 @@
 //! The signed-in user's own account: two-factor authentication and password.
 
-use async_graphql::{Context, Object, Result, SimpleObject};
+use async_graphql::{Context, InputObject, Object, Result, SimpleObject};
 
 use super::context::ContextExt;
-use crate::services::two_factor;
+use super::session::SessionPayload;
+use crate::services::{accounts, two_factor};
+
+#[derive(InputObject)]
+pub struct AcceptInvitationInput {
+    #[graphql(secret)]
+    pub token: String,
+    #[graphql(secret)]
+    pub password: String,
+    /// Optional: the name as the user wants it shown.
+    pub name: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct ResetPasswordInput {
+    #[graphql(secret)]
+    pub token: String,
+    #[graphql(secret)]
+    pub password: String,
+}
+
+#[derive(InputObject)]
+pub struct ChangePasswordInput {
+    #[graphql(secret)]
+    pub current_password: String,
+    #[graphql(secret)]
+    pub new_password: String,
+}
 
 #[derive(SimpleObject)]
 pub struct TwoFactorEnrollment {
@@ -23,6 +50,49 @@ pub struct AccountMutation;
 
 #[Object]
 impl AccountMutation {
+    /// Sets the password from an invitation link and signs the new user in.
+    async fn accept_invitation(
+        &self,
+        ctx: &Context<'_>,
+        input: AcceptInvitationInput,
+    ) -> Result<SessionPayload> {
+        let issued = accounts::accept_invitation(
+            ctx.app(),
+            ctx.meta(),
+            &input.token,
+            &input.password,
+            input.name.as_deref(),
+        )
+        .await?;
+        Ok(issued.into())
+    }
+
+    /// Emails a reset link if the account exists; always answers true.
+    async fn request_password_reset(&self, ctx: &Context<'_>, email: String) -> Result<bool> {
+        accounts::request_password_reset(ctx.app(), ctx.meta(), &email).await?;
+        Ok(true)
+    }
+
+    /// Sets a new password from a reset link; every session of the account ends.
+    async fn reset_password(&self, ctx: &Context<'_>, input: ResetPasswordInput) -> Result<bool> {
+        accounts::reset_password(ctx.app(), ctx.meta(), &input.token, &input.password).await?;
+        Ok(true)
+    }
+
+    /// Changes the signed-in user's password; their other sessions end.
+    async fn change_password(&self, ctx: &Context<'_>, input: ChangePasswordInput) -> Result<bool> {
+        let viewer = ctx.request().viewer().await?;
+        accounts::change_password(
+            ctx.app(),
+            ctx.meta(),
+            viewer,
+            &input.current_password,
+            &input.new_password,
+        )
+        .await?;
+        Ok(true)
+    }
+
     /// Begins 2FA enrolment for the signed-in user.
     async fn start_two_factor_enrollment(&self, ctx: &Context<'_>) -> Result<TwoFactorEnrollment> {
         let viewer = ctx.request().viewer().await?;

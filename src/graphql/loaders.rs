@@ -78,3 +78,42 @@ where
         .await?
         .ok_or_else(|| AppError::not_found(what).into())
 }
+
+/// Key: all company and team memberships of a user (the users list shows them per row).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MembershipsOf(pub UserId);
+
+#[derive(Debug, Clone, Default)]
+pub struct UserMemberships {
+    pub companies: Vec<models::CompanyMembership>,
+    pub teams: Vec<models::TeamMembership>,
+}
+
+impl Loader<MembershipsOf> for RecordLoader {
+    type Value = UserMemberships;
+    type Error = async_graphql::Error;
+
+    async fn load(
+        &self,
+        keys: &[MembershipsOf],
+    ) -> Result<HashMap<MembershipsOf, UserMemberships>, Self::Error> {
+        let user_ids: Vec<UserId> = keys.iter().map(|k| k.0).collect();
+        let (companies, teams) =
+            services::users::memberships_of(&self.app, &self.viewer, &user_ids).await?;
+        let mut by_user: HashMap<MembershipsOf, UserMemberships> = keys
+            .iter()
+            .map(|key| (*key, UserMemberships::default()))
+            .collect();
+        for membership in companies {
+            if let Some(entry) = by_user.get_mut(&MembershipsOf(membership.user_id)) {
+                entry.companies.push(membership);
+            }
+        }
+        for membership in teams {
+            if let Some(entry) = by_user.get_mut(&MembershipsOf(membership.user_id)) {
+                entry.teams.push(membership);
+            }
+        }
+        Ok(by_user)
+    }
+}

@@ -17,12 +17,14 @@ mod playbooks;
 mod session;
 mod teams;
 pub mod types;
+mod users;
 
 pub use context::RequestContext;
 
 #[derive(MergedObject, Default)]
 pub struct Query(
     session::SessionQuery,
+    users::UserQuery,
     organizations::OrganizationQuery,
     companies::CompanyQuery,
     teams::TeamQuery,
@@ -35,6 +37,7 @@ pub struct Query(
 pub struct Mutation(
     session::SessionMutation,
     account::AccountMutation,
+    users::UserMutation,
     organizations::OrganizationMutation,
     companies::CompanyMutation,
     teams::TeamMutation,

@@ -1,11 +1,17 @@
 //! GraphQL object types: thin wrappers over the database rows, resolving fields and nested
 //! lists through the services.
 
-use async_graphql::{ID, Object};
+use async_graphql::dataloader::Loader;
+use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, NaiveDateTime, Utc};
 
+use super::companies::Company;
+use super::context::ContextExt;
+use super::loaders::{MembershipsOf, RecordLoader, UserMemberships};
+use super::memberships::CompanyMembership;
+use super::teams::Team;
 use crate::db::models;
-use crate::domain::{Role, UserStatus};
+use crate::domain::{Role, UserId, UserStatus};
 use crate::error::{AppError, AppResult};
 
 /// Timestamps leave the service as RFC 3339 UTC (`DateTime` scalar).
@@ -72,4 +78,60 @@ impl User {
     async fn version(&self) -> i32 {
         self.0.version
     }
+
+    /// The companies the user is a member of (those the viewer may see).
+    async fn companies(&self, ctx: &Context<'_>) -> Result<Vec<Company>> {
+        let memberships = memberships_of(ctx, self.0.id).await?;
+        let ids: Vec<_> = memberships.companies.iter().map(|m| m.company_id).collect();
+        Ok(load_many(ctx, ids)
+            .await?
+            .into_iter()
+            .map(Company)
+            .collect())
+    }
+
+    /// The teams the user is in (those the viewer may see).
+    async fn teams(&self, ctx: &Context<'_>) -> Result<Vec<Team>> {
+        let memberships = memberships_of(ctx, self.0.id).await?;
+        let ids: Vec<_> = memberships.teams.iter().map(|m| m.team_id).collect();
+        Ok(load_many(ctx, ids).await?.into_iter().map(Team).collect())
+    }
+
+    /// The user's company memberships with their role.
+    async fn memberships(&self, ctx: &Context<'_>) -> Result<Vec<CompanyMembership>> {
+        let memberships = memberships_of(ctx, self.0.id).await?;
+        Ok(memberships
+            .companies
+            .into_iter()
+            .map(CompanyMembership)
+            .collect())
+    }
+}
+
+async fn memberships_of(ctx: &Context<'_>, user_id: UserId) -> Result<UserMemberships> {
+    Ok(ctx
+        .request()
+        .loader()
+        .await?
+        .load_one(MembershipsOf(user_id))
+        .await?
+        .unwrap_or_default())
+}
+
+/// The visible records among `ids`, in the order of `ids`.
+async fn load_many<K>(
+    ctx: &Context<'_>,
+    ids: Vec<K>,
+) -> Result<Vec<<RecordLoader as Loader<K>>::Value>>
+where
+    K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
+    RecordLoader: Loader<K, Error = async_graphql::Error>,
+{
+    let mut found = ctx
+        .request()
+        .loader()
+        .await?
+        .load_many(ids.iter().cloned())
+        .await?;
+    Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
 }

@@ -1,13 +1,20 @@
-//! Accounts made outside the invitation flow: the first admin, from the command line.
+//! Getting in: the first admin (command line), accepting an invitation, password resets and
+//! changes.
 
-use futures::FutureExt;
+use scoped_futures::ScopedFutureExt;
 
+use super::sessions::{IssuedSession, SessionSpec, issue_session};
+use super::throttle::{self, ThrottleKeys};
 use crate::app::AppState;
-use crate::db::models::{NewUser, User, users};
-use crate::domain::Role;
-use crate::domain::audit::AuditActor;
+use crate::db::WriteTx;
+use crate::db::models::{NewUser, User, UserChanges, sessions, tokens, users};
+use crate::domain::audit::{AuditActor, AuditEntry, RecordRef};
 use crate::domain::password::validate_new_password;
+use crate::domain::secrets::hash_token;
+use crate::domain::viewer::{RequestMeta, Viewer, anonymous_actor};
+use crate::domain::{AuditAction, AuditRecordType, Role, SessionId, UserStatus};
 use crate::error::{AppError, AppResult};
+use crate::mail::{self, MailMessage};
 
 /// Validates and normalises an email address (trimmed; case kept for display, compared
 /// case-insensitively).
@@ -70,7 +77,206 @@ pub async fn create_admin(
     };
     app.db
         .write(AuditActor::system(), |tx| {
-            async move { users::create(tx, new_user).await }.boxed()
+            async move { users::create(tx, new_user).await }.scope_boxed()
         })
         .await
+}
+
+/// Accepts an invitation: sets the password (and the name, if given), activates the account and
+/// signs the user in. Role and memberships come from the invitation alone.
+pub async fn accept_invitation(
+    app: &AppState,
+    meta: &RequestMeta,
+    token: &str,
+    password: &str,
+    name: Option<&str>,
+) -> AppResult<IssuedSession> {
+    validate_new_password("password", password)?;
+    let name = name.map(|n| validate_name("name", n)).transpose()?;
+    let now = app.clock.now();
+    let mut conn = app.db.conn().await?;
+    let invitation = tokens::invitations::find_live(&mut conn, &hash_token(token), now)
+        .await?
+        .ok_or(AppError::InvalidToken)?;
+    drop(conn);
+    let password_hash = app.passwords.hash(password).await?;
+    let user_id = invitation.user_id;
+    let spec = SessionSpec::sign_in(app, user_id);
+    app.db
+        .write(anonymous_actor(meta, Some(user_id)), |tx| {
+            async move {
+                let user = users::lock(tx, user_id).await?;
+                let now = tx.now();
+                // A used, voided or expired token, or an account no longer waiting for it.
+                if user.status() != UserStatus::Invited
+                    || !tokens::invitations::consume(tx.conn()?, invitation.id, now).await?
+                {
+                    return Err(AppError::InvalidToken);
+                }
+                let changes = UserChanges {
+                    name,
+                    password_hash: Some(Some(password_hash)),
+                    activated_at: Some(Some(now)),
+                    ..Default::default()
+                };
+                users::update_with(tx, user_id, &changes, None, |entry| AuditEntry {
+                    action: AuditAction::InvitationAccepted,
+                    ..entry
+                })
+                .await?;
+                users::record_sign_in(tx, user_id, now).await?;
+                let issued = issue_session(tx, &spec).await?;
+                tx.audit(AuditEntry::new(
+                    AuditAction::SignIn,
+                    RecordRef::new(AuditRecordType::User, user_id),
+                ))
+                .await?;
+                Ok(issued)
+            }
+            .scope_boxed()
+        })
+        .await
+}
+
+/// Always answers the same, whether or not the account exists; for an active account, mails a
+/// reset link.
+pub async fn request_password_reset(
+    app: &AppState,
+    meta: &RequestMeta,
+    email: &str,
+) -> AppResult<()> {
+    let email = email.trim();
+    if email.is_empty() || email.len() > 320 {
+        return Ok(());
+    }
+    let mut conn = app.db.conn().await?;
+    let user = users::find_by_email(&mut conn, email).await?;
+    drop(conn);
+    let Some(user) = user.filter(|u| u.status() == UserStatus::Active) else {
+        return Ok(());
+    };
+    app.db
+        .write(anonymous_actor(meta, None), |tx| {
+            async move { super::users::issue_password_reset(tx, app, &user).await }.scope_boxed()
+        })
+        .await
+}
+
+/// Sets a new password with a reset link: single use, ends every session of the user, keeps 2FA,
+/// and mails a notice.
+pub async fn reset_password(
+    app: &AppState,
+    meta: &RequestMeta,
+    token: &str,
+    password: &str,
+) -> AppResult<()> {
+    validate_new_password("password", password)?;
+    let now = app.clock.now();
+    let mut conn = app.db.conn().await?;
+    let reset = tokens::password_resets::find_live(&mut conn, &hash_token(token), now)
+        .await?
+        .ok_or(AppError::InvalidToken)?;
+    drop(conn);
+    let password_hash = app.passwords.hash(password).await?;
+    let user_id = reset.user_id;
+    app.db
+        .write(anonymous_actor(meta, Some(user_id)), |tx| {
+            async move {
+                let user = users::lock(tx, user_id).await?;
+                let now = tx.now();
+                if user.status() != UserStatus::Active
+                    || !tokens::password_resets::consume(tx.conn()?, reset.id, now).await?
+                {
+                    return Err(AppError::InvalidToken);
+                }
+                set_password(
+                    tx,
+                    app,
+                    &user,
+                    password_hash,
+                    AuditAction::PasswordReset,
+                    None,
+                )
+                .await
+            }
+            .scope_boxed()
+        })
+        .await
+}
+
+/// Changes the signed-in user's password, given the current one. Other sessions end.
+pub async fn change_password(
+    app: &AppState,
+    meta: &RequestMeta,
+    viewer: &Viewer,
+    current: &str,
+    new: &str,
+) -> AppResult<()> {
+    viewer.forbid_while_impersonating()?;
+    let mut conn = app.db.conn().await?;
+    let user = users::get(&mut conn, viewer.user_id).await?;
+    drop(conn);
+    let keys = ThrottleKeys::new(&user.email, meta);
+    throttle::check(app, &keys).await?;
+    if !app
+        .passwords
+        .verify(current, user.password_hash.as_deref())
+        .await?
+    {
+        throttle::record_failure(app, &keys).await?;
+        return Err(AppError::InvalidCredentials);
+    }
+    validate_new_password("newPassword", new)?;
+    let password_hash = app.passwords.hash(new).await?;
+    let keep = viewer.session_id;
+    app.db
+        .write(viewer.audit_actor(meta), |tx| {
+            async move {
+                set_password(
+                    tx,
+                    app,
+                    &user,
+                    password_hash,
+                    AuditAction::PasswordChanged,
+                    Some(keep),
+                )
+                .await
+            }
+            .scope_boxed()
+        })
+        .await
+}
+
+/// The password change shared by reset and change: new hash, audit event, sessions ended (but
+/// `keep`), outstanding reset links voided, and a notice by email.
+async fn set_password(
+    tx: &mut WriteTx,
+    app: &AppState,
+    user: &User,
+    password_hash: String,
+    action: AuditAction,
+    keep: Option<SessionId>,
+) -> AppResult<()> {
+    let now = tx.now();
+    let changes = UserChanges {
+        password_hash: Some(Some(password_hash)),
+        ..Default::default()
+    };
+    users::update_with(tx, user.id, &changes, None, |entry| AuditEntry {
+        action,
+        ..entry
+    })
+    .await?;
+    sessions::revoke_all_for_user(tx.conn()?, user.id, keep, now).await?;
+    tokens::password_resets::void_all(tx.conn()?, user.id, now).await?;
+    mail::enqueue(
+        tx,
+        &app.config,
+        MailMessage::PasswordChanged {
+            to: user.email.clone(),
+            name: user.name.clone(),
+        },
+    )
+    .await?;
+    Ok(())
 }

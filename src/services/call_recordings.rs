@@ -2,7 +2,7 @@
 //! the fact (notes, disposition, flag) by admins and the company's supervisors.
 
 use chrono::{DateTime, SubsecRound, Utc};
-use futures::FutureExt;
+use scoped_futures::ScopedFutureExt;
 
 use super::access;
 use crate::app::AppState;
@@ -91,7 +91,7 @@ pub async fn create(
                 }
                 call_recordings::create(tx, new_row).await
             }
-            .boxed()
+            .scope_boxed()
         })
         .await
 }
@@ -120,7 +120,7 @@ pub async fn update(
             async move {
                 call_recordings::update(tx, input.id, &changes, input.expected_version).await
             }
-            .boxed()
+            .scope_boxed()
         })
         .await
 }

@@ -1,6 +1,6 @@
 //! Companies: the tenants of the portal. Admins create and change them; members see theirs.
 
-use futures::FutureExt;
+use scoped_futures::ScopedFutureExt;
 
 use super::access;
 use super::organizations::billing_email;
@@ -75,7 +75,7 @@ pub async fn create(
                 organizations::get(tx.conn()?, new_row.organization_id).await?;
                 companies::create(tx, new_row).await
             }
-            .boxed()
+            .scope_boxed()
         })
         .await
 }
@@ -119,7 +119,7 @@ pub async fn update(
                 }
                 companies::update(tx, input.id, &changes, input.expected_version).await
             }
-            .boxed()
+            .scope_boxed()
         })
         .await
 }

@@ -1,7 +1,7 @@
 //! Inbound numbers: the E.164 numbers that route calls to a company. Admins manage them;
 //! company members see them. A number is active on one record at a time.
 
-use futures::FutureExt;
+use scoped_futures::ScopedFutureExt;
 
 use super::access;
 use crate::app::AppState;
@@ -43,7 +43,7 @@ pub async fn create(
                 companies::get(tx.conn()?, company_id).await?;
                 inbound_numbers::create(tx, new_row).await
             }
-            .boxed()
+            .scope_boxed()
         })
         .await
 }
@@ -69,7 +69,7 @@ pub async fn update(
             async move {
                 inbound_numbers::update(tx, input.id, &changes, input.expected_version).await
             }
-            .boxed()
+            .scope_boxed()
         })
         .await
 }
@@ -98,7 +98,7 @@ pub async fn deactivate(
                 };
                 inbound_numbers::apply(tx, &before, &changes, None).await
             }
-            .boxed()
+            .scope_boxed()
         })
         .await
 }

@@ -1,7 +1,7 @@
 //! Company memberships (with a role in the company) and team memberships, and which users a
 //! viewer may see through them.
 
-use futures::FutureExt;
+use scoped_futures::ScopedFutureExt;
 
 use super::access;
 use crate::app::AppState;
@@ -35,7 +35,7 @@ pub async fn add_company_member(
                 )?;
                 memberships::add_company_member(tx, user_id, company_id, role).await
             }
-            .boxed()
+            .scope_boxed()
         })
         .await
 }
@@ -62,7 +62,7 @@ pub async fn update_company_member(
                 )?;
                 memberships::change_company_role(tx, &before, role, expected_version).await
             }
-            .boxed()
+            .scope_boxed()
         })
         .await
 }
@@ -88,7 +88,7 @@ pub async fn remove_company_member(
                 )?;
                 memberships::remove_company_member(tx, &membership).await
             }
-            .boxed()
+            .scope_boxed()
         })
         .await
 }
@@ -104,7 +104,7 @@ pub async fn add_team_member(
     access::require_company_manager(viewer, team.company_id, "Team")?;
     app.db
         .write(viewer.audit_actor(meta), |tx| {
-            async move { memberships::add_team_member(tx, user_id, team_id).await }.boxed()
+            async move { memberships::add_team_member(tx, user_id, team_id).await }.scope_boxed()
         })
         .await
 }
@@ -124,7 +124,7 @@ pub async fn remove_team_member(
                 memberships::remove_team_member(tx, &team, user_id).await?;
                 Ok(())
             }
-            .boxed()
+            .scope_boxed()
         })
         .await
 }

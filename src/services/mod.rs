@@ -14,3 +14,4 @@ pub mod sessions;
 pub mod teams;
 pub mod throttle;
 pub mod two_factor;
+pub mod users;

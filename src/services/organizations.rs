@@ -1,7 +1,7 @@
 //! Organizations: the billing parents of companies. Admins create and change them; supervisors
 //! and customers see those of their companies.
 
-use futures::FutureExt;
+use scoped_futures::ScopedFutureExt;
 
 use super::access;
 use super::accounts::validate_email;
@@ -52,7 +52,7 @@ pub async fn create(
     };
     app.db
         .write(viewer.audit_actor(meta), |tx| {
-            async move { organizations::create(tx, new_row).await }.boxed()
+            async move { organizations::create(tx, new_row).await }.scope_boxed()
         })
         .await
 }
@@ -82,7 +82,7 @@ pub async fn update(
             async move {
                 organizations::update(tx, input.id, &changes, input.expected_version).await
             }
-            .boxed()
+            .scope_boxed()
         })
         .await
 }

@@ -1,7 +1,7 @@
 //! Playbooks: a company's call guidance. Admins and the company's supervisors write them; every
 //! save is a new immutable version, and an old version can be restored as a new one.
 
-use futures::FutureExt;
+use scoped_futures::ScopedFutureExt;
 
 use super::access;
 use crate::app::AppState;
@@ -45,7 +45,7 @@ pub async fn create(
                 companies::get(tx.conn()?, company_id).await?;
                 playbooks::create(tx, company_id, &title, &body).await
             }
-            .boxed()
+            .scope_boxed()
         })
         .await
 }
@@ -76,7 +76,7 @@ pub async fn update(
                 )
                 .await
             }
-            .boxed()
+            .scope_boxed()
         })
         .await
 }
@@ -110,7 +110,7 @@ pub async fn restore(
                 )
                 .await
             }
-            .boxed()
+            .scope_boxed()
         })
         .await
 }

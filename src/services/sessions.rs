@@ -1,7 +1,7 @@
 //! Sessions: signing in and out, and turning a bearer token into a [`Viewer`].
 
 use chrono::{Duration, NaiveDateTime};
-use futures::FutureExt;
+use scoped_futures::ScopedFutureExt;
 
 use super::throttle::{self, ThrottleKeys};
 use super::two_factor;
@@ -135,7 +135,7 @@ pub async fn sign_in(
                 .await?;
                 Ok(issued)
             }
-            .boxed()
+            .scope_boxed()
         })
         .await;
     match issued {
@@ -178,7 +178,7 @@ async fn failed_sign_in(
                         tx.audit(entry).await?;
                         Ok(())
                     }
-                    .boxed()
+                    .scope_boxed()
                 })
                 .await?;
         }
@@ -266,7 +266,7 @@ pub async fn sign_out(app: &AppState, meta: &RequestMeta, viewer: &Viewer) -> Ap
                     .await?;
                 Ok(())
             }
-            .boxed()
+            .scope_boxed()
         })
         .await
 }

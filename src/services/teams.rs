@@ -1,6 +1,6 @@
 //! Teams within a company. Admins and the company's supervisors create and rename them.
 
-use futures::FutureExt;
+use scoped_futures::ScopedFutureExt;
 
 use super::access;
 use crate::app::AppState;
@@ -32,7 +32,7 @@ pub async fn create(
                 };
                 teams::create(tx, new_row).await
             }
-            .boxed()
+            .scope_boxed()
         })
         .await
 }
@@ -52,7 +52,7 @@ pub async fn rename(
     };
     app.db
         .write(viewer.audit_actor(meta), |tx| {
-            async move { teams::update(tx, id, &changes, expected_version).await }.boxed()
+            async move { teams::update(tx, id, &changes, expected_version).await }.scope_boxed()
         })
         .await
 }

@@ -1,6 +1,6 @@
 //! Two-factor authentication: enrolment, recovery codes, and checking a code at sign-in.
 
-use futures::FutureExt;
+use scoped_futures::ScopedFutureExt;
 
 use super::throttle::{self, ThrottleKeys};
 use crate::app::AppState;
@@ -69,7 +69,7 @@ pub async fn start_enrollment(
                 };
                 users::update(tx, user_id, &changes, None).await
             }
-            .boxed()
+            .scope_boxed()
         })
         .await?;
     Ok(Enrollment {
@@ -125,7 +125,7 @@ pub async fn confirm_enrollment(
                 recovery_codes::replace(tx.conn()?, user_id, &hashes, now).await?;
                 Ok(())
             }
-            .boxed()
+            .scope_boxed()
         })
         .await?;
     Ok(codes.into_iter().map(|(code, _)| code).collect())
@@ -171,7 +171,7 @@ pub async fn regenerate_recovery_codes(
                 .await?;
                 Ok(())
             }
-            .boxed()
+            .scope_boxed()
         })
         .await;
     result?;

@@ -1,11 +1,11 @@
 //! The audited write path: a change and its audit rows commit together or not at all, no-op
 //! updates write nothing, and the database refuses to rewrite audit history.
 
-use futures::FutureExt;
 use portal_admin::db::audit;
 use portal_admin::db::models::{UserChanges, users};
 use portal_admin::domain::AuditRecordType;
 use portal_admin::domain::audit::AuditActor;
+use scoped_futures::ScopedFutureExt;
 
 use crate::common::builders::UserBuilder;
 use crate::common::{Backend, TestApp};
@@ -49,7 +49,7 @@ async fn a_change_is_absent_when_its_audit_rows_fail(app: TestApp) {
         .db
         .write(AuditActor::system(), |tx| {
             let changes = changes.clone();
-            async move { users::update(tx, admin.id, &changes, None).await }.boxed()
+            async move { users::update(tx, admin.id, &changes, None).await }.scope_boxed()
         })
         .await;
     let err = result.expect_err("the update fails with its audit rows");
@@ -99,7 +99,7 @@ async fn an_update_writes_one_event_with_field_changes(app: TestApp) {
                 };
                 users::update(tx, admin.id, &changes, None).await
             }
-            .boxed()
+            .scope_boxed()
         })
         .await
         .expect("updated");
@@ -135,7 +135,7 @@ async fn a_no_op_update_writes_nothing(app: TestApp) {
                 };
                 users::update(tx, admin.id, &changes, None).await
             }
-            .boxed()
+            .scope_boxed()
         })
         .await
         .expect("no-op update");
@@ -157,7 +157,7 @@ async fn a_stale_version_is_a_conflict(app: TestApp) {
                     };
                     users::update(tx, admin.id, &changes, Some(version)).await
                 }
-                .boxed()
+                .scope_boxed()
             })
             .await
         }

@@ -5,7 +5,6 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use futures::FutureExt;
 use portal_admin::app::{App, AppState};
 use portal_admin::db::models::OutboxMail;
 use portal_admin::db::models::outbox;
@@ -13,6 +12,7 @@ use portal_admin::domain::OutboxMailId;
 use portal_admin::domain::audit::AuditActor;
 use portal_admin::error::{AppError, AppResult};
 use portal_admin::mail::{self, MailMessage};
+use scoped_futures::ScopedFutureExt;
 
 use crate::common::TestApp;
 use crate::common::smtp::ReceivedMail;
@@ -25,7 +25,7 @@ async fn enqueue_committed(app: &App, message: MailMessage) -> OutboxMailId {
     let state = app.clone();
     app.db
         .write(AuditActor::system(), |tx| {
-            async move { mail::enqueue(tx, &state.config, message).await }.boxed()
+            async move { mail::enqueue(tx, &state.config, message).await }.scope_boxed()
         })
         .await
         .expect("the transaction commits")
@@ -163,7 +163,7 @@ async fn rolled_back_mail_is_never_sent(app: TestApp) {
                 .await?;
                 Err(AppError::conflict("the change failed after enqueueing"))
             }
-            .boxed()
+            .scope_boxed()
         })
         .await;
     assert!(result.is_err());
@@ -318,7 +318,7 @@ async fn two_workers_never_send_the_same_mail_twice(mut app: TestApp) {
                 }
                 Ok(())
             }
-            .boxed()
+            .scope_boxed()
         })
         .await
         .expect("20 mails enqueued");

@@ -375,3 +375,35 @@ async fn delete_team_membership(
 fn company_ref(company_id: CompanyId) -> RecordRef {
     RecordRef::new(AuditRecordType::Company, company_id)
 }
+
+/// The company memberships of each of `user_ids`, in one query (for the users list).
+pub async fn company_memberships_of_users(
+    conn: &mut DbConn,
+    user_ids: &[UserId],
+) -> AppResult<Vec<CompanyMembership>> {
+    let rows = dispatch!(conn, |c| {
+        company_memberships::table
+            .filter(company_memberships::user_id.eq_any(user_ids))
+            .order(company_memberships::id.asc())
+            .select(CompanyMembership::as_select())
+            .load(c)
+            .await
+    })?;
+    Ok(rows)
+}
+
+/// The team memberships of each of `user_ids`, in one query.
+pub async fn team_memberships_of_users(
+    conn: &mut DbConn,
+    user_ids: &[UserId],
+) -> AppResult<Vec<TeamMembership>> {
+    let rows = dispatch!(conn, |c| {
+        team_memberships::table
+            .filter(team_memberships::user_id.eq_any(user_ids))
+            .order(team_memberships::id.asc())
+            .select(TeamMembership::as_select())
+            .load(c)
+            .await
+    })?;
+    Ok(rows)
+}

@@ -2,16 +2,12 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use crate::db::schema::users;
+use super::{like_pattern, lower};
+use crate::db::schema::{company_memberships, team_memberships, users};
 use crate::db::{DbConn, WriteTx, dispatch};
 use crate::domain::audit::{self, AuditValue, Audited};
-use crate::domain::{AuditRecordType, Role, UserId, UserStatus};
+use crate::domain::{AuditRecordType, CompanyId, Role, TeamId, UserId, UserStatus};
 use crate::error::{AppError, AppResult};
-
-diesel::define_sql_function! {
-    /// SQL `lower()`, the same on both backends; email uniqueness is on `lower(email)`.
-    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
-}
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = users)]
@@ -286,4 +282,111 @@ pub async fn claim_totp_step(conn: &mut DbConn, id: UserId, step: i64) -> AppRes
             .await
     })?;
     Ok(count == 1)
+}
+
+/// Which users a list query returns. `visible_to` limits it to a non-admin viewer's view: the
+/// viewer and the users who share one of the viewer's companies.
+#[derive(Debug, Clone, Default)]
+pub struct UserQuery<'a> {
+    pub visible_to: Option<(UserId, &'a [CompanyId])>,
+    pub role: Option<Role>,
+    pub status: Option<UserStatus>,
+    pub company_id: Option<CompanyId>,
+    pub team_id: Option<TeamId>,
+    pub search: Option<String>,
+}
+
+/// The boxed, filtered users query for `$q`; expands inside each `dispatch!` arm, so the same
+/// filters compile for both backends.
+macro_rules! filtered_users {
+    ($q:expr) => {{
+        let q: &UserQuery<'_> = $q;
+        let mut query = users::table.into_boxed();
+        if let Some((viewer_id, companies)) = q.visible_to {
+            query = query.filter(
+                users::id.eq(viewer_id).or(users::id.eq_any(
+                    company_memberships::table
+                        .filter(company_memberships::company_id.eq_any(companies))
+                        .select(company_memberships::user_id),
+                )),
+            );
+        }
+        if let Some(role) = q.role {
+            query = query.filter(users::role.eq(role));
+        }
+        match q.status {
+            Some(UserStatus::Discarded) => query = query.filter(users::discarded_at.is_not_null()),
+            Some(UserStatus::Active) => {
+                query = query
+                    .filter(users::discarded_at.is_null())
+                    .filter(users::activated_at.is_not_null())
+            }
+            Some(UserStatus::Invited) => {
+                query = query
+                    .filter(users::discarded_at.is_null())
+                    .filter(users::activated_at.is_null())
+            }
+            None => {}
+        }
+        if let Some(company_id) = q.company_id {
+            query = query.filter(
+                users::id.eq_any(
+                    company_memberships::table
+                        .filter(company_memberships::company_id.eq(company_id))
+                        .select(company_memberships::user_id),
+                ),
+            );
+        }
+        if let Some(team_id) = q.team_id {
+            query = query.filter(
+                users::id.eq_any(
+                    team_memberships::table
+                        .filter(team_memberships::team_id.eq(team_id))
+                        .select(team_memberships::user_id),
+                ),
+            );
+        }
+        if let Some(search) = q.search.as_deref().filter(|s| !s.trim().is_empty()) {
+            let pattern = like_pattern(search);
+            query = query.filter(
+                lower(users::name)
+                    .like(pattern.clone())
+                    .escape('\\')
+                    .or(lower(users::email).like(pattern).escape('\\')),
+            );
+        }
+        query
+    }};
+}
+
+/// One page of users ordered by name (case-insensitive), then id; `after` is the (lowercased
+/// name, id) of the previous page's last row.
+pub async fn page(
+    conn: &mut DbConn,
+    q: &UserQuery<'_>,
+    after: Option<(String, UserId)>,
+    limit: i64,
+) -> AppResult<Vec<User>> {
+    let rows = dispatch!(conn, |c| {
+        let mut query = filtered_users!(q);
+        if let Some((name, id)) = &after {
+            query = query.filter(
+                lower(users::name)
+                    .gt(name.clone())
+                    .or(lower(users::name).eq(name.clone()).and(users::id.gt(*id))),
+            );
+        }
+        query
+            .order((lower(users::name).asc(), users::id.asc()))
+            .limit(limit)
+            .select(User::as_select())
+            .load(c)
+            .await
+    })?;
+    Ok(rows)
+}
+
+pub async fn count(conn: &mut DbConn, q: &UserQuery<'_>) -> AppResult<i64> {
+    let total = dispatch!(conn, |c| filtered_users!(q).count().get_result(c).await)?;
+    Ok(total)
 }

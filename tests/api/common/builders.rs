@@ -1,7 +1,6 @@
 //! Fixtures by builder: `UserBuilder::admin().email("x@y.z").create(&app)`.
 
 use chrono::Duration;
-use futures::FutureExt;
 use portal_admin::db::models::memberships::{self, CompanyMembership};
 use portal_admin::db::models::{
     Company, NewCompany, NewOrganization, NewSession, NewTeam, NewUser, Organization, Team, User,
@@ -11,6 +10,7 @@ use portal_admin::domain::audit::AuditActor;
 use portal_admin::domain::secrets::{hash_token, issue_token};
 use portal_admin::domain::{CompanyId, CompanyStatus, OrganizationStatus, Role, UserId};
 use portal_admin::services::accounts;
+use scoped_futures::ScopedFutureExt;
 
 use super::TestApp;
 
@@ -94,7 +94,7 @@ impl UserBuilder {
                 app.app
                     .db
                     .write(AuditActor::system(), |tx| {
-                        async move { users::create(tx, new_user).await }.boxed()
+                        async move { users::create(tx, new_user).await }.scope_boxed()
                     })
                     .await
                     .expect("user created")
@@ -132,7 +132,7 @@ pub async fn organization(app: &TestApp, name: &str) -> Organization {
     app.app
         .db
         .write(AuditActor::system(), |tx| {
-            async move { organizations::create(tx, new_row).await }.boxed()
+            async move { organizations::create(tx, new_row).await }.scope_boxed()
         })
         .await
         .expect("organization created")
@@ -160,7 +160,7 @@ pub async fn company_in(app: &TestApp, organization: &Organization, name: &str) 
     app.app
         .db
         .write(AuditActor::system(), |tx| {
-            async move { companies::create(tx, new_row).await }.boxed()
+            async move { companies::create(tx, new_row).await }.scope_boxed()
         })
         .await
         .expect("company created")
@@ -177,7 +177,7 @@ pub async fn team(app: &TestApp, company_id: CompanyId, name: &str) -> Team {
     app.app
         .db
         .write(AuditActor::system(), |tx| {
-            async move { teams::create(tx, new_row).await }.boxed()
+            async move { teams::create(tx, new_row).await }.scope_boxed()
         })
         .await
         .expect("team created")
@@ -193,7 +193,7 @@ pub async fn add_member(
         .db
         .write(AuditActor::system(), |tx| {
             async move { memberships::add_company_member(tx, user_id, company_id, role).await }
-                .boxed()
+                .scope_boxed()
         })
         .await
         .expect("membership added")
@@ -207,7 +207,7 @@ pub async fn add_team_member(
     app.app
         .db
         .write(AuditActor::system(), |tx| {
-            async move { memberships::add_team_member(tx, user_id, team_id).await }.boxed()
+            async move { memberships::add_team_member(tx, user_id, team_id).await }.scope_boxed()
         })
         .await
         .expect("team membership added");

@@ -1,0 +1,221 @@
+//! Browsing and administering users.
+
+use async_graphql::{Context, ID, InputObject, Object, Result};
+
+use super::connection::{Page, PageRequest, page};
+use super::context::ContextExt;
+use super::types::{User, parse_id};
+use crate::domain::{CompanyId, Role, TeamId, UserId, UserStatus};
+use crate::error::AppError;
+use crate::services::users::{self as service, CreateUser, NewMembership, UpdateUser};
+
+#[derive(InputObject, Default)]
+pub struct UserFilter {
+    pub role: Option<Role>,
+    pub status: Option<UserStatus>,
+    pub company_id: Option<ID>,
+    pub team_id: Option<ID>,
+    /// Case-insensitive, anywhere in the name or the email.
+    pub search: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct MembershipInput {
+    pub company_id: ID,
+    pub role: Role,
+}
+
+#[derive(InputObject)]
+pub struct CreateUserInput {
+    pub name: String,
+    pub email: String,
+    pub role: Role,
+    #[graphql(default)]
+    pub memberships: Vec<MembershipInput>,
+    #[graphql(default)]
+    pub team_ids: Vec<ID>,
+}
+
+#[derive(InputObject)]
+pub struct UpdateUserInput {
+    pub id: ID,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub role: Option<Role>,
+    /// The `version` you read; a concurrent change then answers CONFLICT instead of being
+    /// overwritten.
+    pub expected_version: Option<i32>,
+    /// Required to change your own email.
+    #[graphql(secret)]
+    pub current_password: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct DisableTwoFactorInput {
+    pub user_id: ID,
+    /// Why (a support ticket or a sentence); kept in the audit trail and sent to the user.
+    pub reason: String,
+}
+
+/// Users are listed by name; the cursor holds the last row's id and lowercased name.
+fn user_cursor(user: &crate::db::models::User) -> String {
+    format!("{}\n{}", user.id, user.name.to_lowercase())
+}
+
+fn parse_user_cursor(key: &str) -> Result<(String, UserId), AppError> {
+    let (id, name) = key
+        .split_once('\n')
+        .ok_or_else(|| AppError::bad_input("after", "The cursor is not valid."))?;
+    let id = id
+        .parse()
+        .map_err(|_| AppError::bad_input("after", "The cursor is not valid."))?;
+    Ok((name.to_owned(), id))
+}
+
+#[derive(Default)]
+pub struct UserQuery;
+
+#[Object]
+impl UserQuery {
+    /// The users the viewer may see, by name.
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<UserFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Page<User>> {
+        let viewer = ctx.request().viewer().await?;
+        let request = PageRequest::new(first, after)?;
+        let after = request
+            .after
+            .as_deref()
+            .map(parse_user_cursor)
+            .transpose()?;
+        let filter = filter.unwrap_or_default();
+        let filter = service::UserFilter {
+            role: filter.role,
+            status: filter.status,
+            company_id: filter
+                .company_id
+                .as_ref()
+                .map(|id| parse_id::<CompanyId>("companyId", id))
+                .transpose()?,
+            team_id: filter
+                .team_id
+                .as_ref()
+                .map(|id| parse_id::<TeamId>("teamId", id))
+                .transpose()?,
+            search: filter.search,
+        };
+        let (rows, total) =
+            service::list(ctx.app(), viewer, filter, after, request.fetch_limit()).await?;
+        Ok(page(&request, rows, total, user_cursor, User))
+    }
+
+    /// A user the viewer may see; NOT_FOUND otherwise.
+    async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<User> {
+        let viewer = ctx.request().viewer().await?;
+        let id = parse_id::<UserId>("id", &id)?;
+        Ok(User(service::get(ctx.app(), viewer, id).await?))
+    }
+}
+
+#[derive(Default)]
+pub struct UserMutation;
+
+#[Object]
+impl UserMutation {
+    /// Creates an invited user with role, company memberships and teams, and emails the
+    /// invitation.
+    async fn create_user(&self, ctx: &Context<'_>, input: CreateUserInput) -> Result<User> {
+        let viewer = ctx.request().viewer().await?;
+        let memberships = input
+            .memberships
+            .iter()
+            .map(|m| {
+                Ok(NewMembership {
+                    company_id: parse_id("memberships", &m.company_id)?,
+                    role: m.role,
+                })
+            })
+            .collect::<Result<Vec<_>, AppError>>()?;
+        let team_ids = input
+            .team_ids
+            .iter()
+            .map(|id| parse_id("teamIds", id))
+            .collect::<Result<Vec<_>, AppError>>()?;
+        let input = CreateUser {
+            name: input.name,
+            email: input.email,
+            role: input.role,
+            memberships,
+            team_ids,
+        };
+        Ok(User(
+            service::create(ctx.app(), ctx.meta(), viewer, input).await?,
+        ))
+    }
+
+    async fn update_user(&self, ctx: &Context<'_>, input: UpdateUserInput) -> Result<User> {
+        let viewer = ctx.request().viewer().await?;
+        let input = UpdateUser {
+            id: parse_id("id", &input.id)?,
+            name: input.name,
+            email: input.email,
+            role: input.role,
+            expected_version: input.expected_version,
+            current_password: input.current_password,
+        };
+        Ok(User(
+            service::update(ctx.app(), ctx.meta(), viewer, input).await?,
+        ))
+    }
+
+    /// Emails a new invitation link; the previous link stops working.
+    async fn resend_invitation(&self, ctx: &Context<'_>, user_id: ID) -> Result<User> {
+        let viewer = ctx.request().viewer().await?;
+        let id = parse_id("userId", &user_id)?;
+        Ok(User(
+            service::resend_invitation(ctx.app(), ctx.meta(), viewer, id).await?,
+        ))
+    }
+
+    /// Emails the user a password reset link.
+    async fn send_password_reset(&self, ctx: &Context<'_>, user_id: ID) -> Result<bool> {
+        let viewer = ctx.request().viewer().await?;
+        let id = parse_id("userId", &user_id)?;
+        Ok(service::send_password_reset(ctx.app(), ctx.meta(), viewer, id).await?)
+    }
+
+    /// Turns off a locked-out user's 2FA (verify their identity out of band first).
+    async fn disable_two_factor(
+        &self,
+        ctx: &Context<'_>,
+        input: DisableTwoFactorInput,
+    ) -> Result<User> {
+        let viewer = ctx.request().viewer().await?;
+        let id = parse_id("userId", &input.user_id)?;
+        Ok(User(
+            service::disable_two_factor(ctx.app(), ctx.meta(), viewer, id, &input.reason).await?,
+        ))
+    }
+
+    /// Deactivates a user: access ends at once, the record is kept.
+    async fn discard_user(&self, ctx: &Context<'_>, user_id: ID) -> Result<User> {
+        let viewer = ctx.request().viewer().await?;
+        let id = parse_id("userId", &user_id)?;
+        Ok(User(
+            service::discard(ctx.app(), ctx.meta(), viewer, id).await?,
+        ))
+    }
+
+    /// Restores a deactivated user's access.
+    async fn undiscard_user(&self, ctx: &Context<'_>, user_id: ID) -> Result<User> {
+        let viewer = ctx.request().viewer().await?;
+        let id = parse_id("userId", &user_id)?;
+        Ok(User(
+            service::undiscard(ctx.app(), ctx.meta(), viewer, id).await?,
+        ))
+    }
+}

@@ -1,0 +1,607 @@
+//! User administration: browsing, creating (with the invitation), editing, deactivating.
+//!
+//! Who may do what (see also `access`):
+//! - Admins: everything, on everyone but their own role.
+//! - Supervisors: see the users who share a company with them; invite CUSTOMER users into their
+//!   own companies; resend those users' invitations. Nothing else on other users.
+//! - Customers: see themselves and the people of their companies, read-only.
+//! - Anyone signed in: change their own name; their own email with their current password.
+
+use chrono::Duration;
+use scoped_futures::ScopedFutureExt;
+
+use super::access;
+use crate::app::AppState;
+use crate::db::WriteTx;
+use crate::db::models::users::UserQuery;
+use crate::db::models::{
+    CompanyMembership, NewUser, TeamMembership, User, UserChanges, memberships, recovery_codes,
+    sessions, teams, tokens, users,
+};
+use crate::domain::audit::{AuditEntry, RecordRef};
+use crate::domain::secrets::issue_token;
+use crate::domain::viewer::{RequestMeta, Viewer};
+use crate::domain::{AuditAction, AuditRecordType, CompanyId, Role, TeamId, UserId, UserStatus};
+use crate::error::{AppError, AppResult};
+use crate::mail::{self, MailMessage};
+use crate::services::accounts::{validate_email, validate_name};
+
+const MAX_REASON_CHARS: usize = 500;
+
+pub struct UserFilter {
+    pub role: Option<Role>,
+    pub status: Option<UserStatus>,
+    pub company_id: Option<CompanyId>,
+    pub team_id: Option<TeamId>,
+    pub search: Option<String>,
+}
+
+/// A page of the users the viewer may see, and how many match in all.
+pub async fn list(
+    app: &AppState,
+    viewer: &Viewer,
+    filter: UserFilter,
+    after: Option<(String, UserId)>,
+    limit: i64,
+) -> AppResult<(Vec<User>, i64)> {
+    if let Some(company_id) = filter.company_id {
+        access::require_company_visible(viewer, company_id, "Company")?;
+    }
+    let mut conn = app.db.conn().await?;
+    if let Some(team_id) = filter.team_id {
+        let team = teams::find(&mut conn, team_id).await?;
+        match team {
+            Some(team) if access::can_see_company(viewer, team.company_id) => {}
+            _ => return Err(AppError::not_found("Team")),
+        }
+    }
+    let query = UserQuery {
+        visible_to: (!viewer.is_admin()).then_some((viewer.user_id, viewer.company_ids.as_slice())),
+        role: filter.role,
+        status: filter.status,
+        company_id: filter.company_id,
+        team_id: filter.team_id,
+        search: filter.search.map(|s| s.chars().take(200).collect()),
+    };
+    let rows = users::page(&mut conn, &query, after, limit).await?;
+    let total = users::count(&mut conn, &query).await?;
+    Ok((rows, total))
+}
+
+/// The user if the viewer may see them, else NOT_FOUND.
+pub async fn get(app: &AppState, viewer: &Viewer, id: UserId) -> AppResult<User> {
+    let mut conn = app.db.conn().await?;
+    let user = users::find(&mut conn, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("User"))?;
+    if viewer.is_admin() || user.id == viewer.user_id {
+        return Ok(user);
+    }
+    let sharing = memberships::members_among(&mut conn, &[id], &viewer.company_ids).await?;
+    if sharing.contains(&id) {
+        Ok(user)
+    } else {
+        Err(AppError::not_found("User"))
+    }
+}
+
+/// The company and team memberships of many users at once, as the viewer may see them.
+pub async fn memberships_of(
+    app: &AppState,
+    viewer: &Viewer,
+    user_ids: &[UserId],
+) -> AppResult<(Vec<CompanyMembership>, Vec<TeamMembership>)> {
+    let mut conn = app.db.conn().await?;
+    let companies = memberships::company_memberships_of_users(&mut conn, user_ids).await?;
+    let teams = memberships::team_memberships_of_users(&mut conn, user_ids).await?;
+    let companies = companies
+        .into_iter()
+        .filter(|m| access::can_see_company(viewer, m.company_id))
+        .collect();
+    Ok((companies, teams))
+}
+
+pub struct NewMembership {
+    pub company_id: CompanyId,
+    pub role: Role,
+}
+
+pub struct CreateUser {
+    pub name: String,
+    pub email: String,
+    pub role: Role,
+    pub memberships: Vec<NewMembership>,
+    pub team_ids: Vec<TeamId>,
+}
+
+/// Creates an invited user with their memberships and teams, and sends the invitation: one
+/// transaction, so the user, the memberships, the audit events and the email exist together.
+pub async fn create(
+    app: &AppState,
+    meta: &RequestMeta,
+    viewer: &Viewer,
+    input: CreateUser,
+) -> AppResult<User> {
+    let name = validate_name("name", &input.name)?;
+    let email = validate_email("email", &input.email)?;
+    match viewer.role {
+        Role::Admin => viewer.require_admin()?,
+        Role::Supervisor => {
+            if input.role != Role::Customer {
+                return Err(AppError::forbidden(
+                    "Supervisors can invite customers only.",
+                ));
+            }
+            if input.memberships.is_empty() {
+                return Err(AppError::bad_input(
+                    "memberships",
+                    "Invite the user into at least one of your companies.",
+                ));
+            }
+            for membership in &input.memberships {
+                access::require_company_manager(viewer, membership.company_id, "Company")?;
+                if membership.role != Role::Customer {
+                    return Err(AppError::forbidden(
+                        "Supervisors can invite customers only.",
+                    ));
+                }
+            }
+        }
+        Role::Customer => return Err(AppError::forbidden("Customers cannot invite users.")),
+    }
+    for membership in &input.memberships {
+        access::require_company_visible(viewer, membership.company_id, "Company")?;
+    }
+    let mut seen = Vec::new();
+    for membership in &input.memberships {
+        if seen.contains(&membership.company_id) {
+            return Err(AppError::bad_input(
+                "memberships",
+                "A company is listed twice.",
+            ));
+        }
+        seen.push(membership.company_id);
+    }
+
+    let token = issue_token();
+    let now = app.clock.now();
+    let expires_at = now + Duration::hours(app.config.invitation_ttl_hours);
+    let link = mail::invitation_link(&app.config, token.plaintext.expose());
+    let inviter = {
+        let mut conn = app.db.conn().await?;
+        let inviter_id = viewer.impersonator_id().unwrap_or(viewer.user_id);
+        users::find(&mut conn, inviter_id).await?.map(|u| u.name)
+    };
+    let new_user = NewUser {
+        name: name.clone(),
+        email: email.clone(),
+        role: input.role,
+        password_hash: None,
+        invitation_sent_at: Some(now),
+        activated_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let invited_by = viewer.user_id;
+    let config = &app.config;
+    app.db
+        .write(viewer.audit_actor(meta), |tx| {
+            async move {
+                let user = users::create(tx, new_user).await?;
+                for membership in &input.memberships {
+                    memberships::add_company_member(
+                        tx,
+                        user.id,
+                        membership.company_id,
+                        membership.role,
+                    )
+                    .await?;
+                }
+                for team_id in &input.team_ids {
+                    let team = teams::find(tx.conn()?, *team_id).await?;
+                    if !team.is_some_and(|t| seen.contains(&t.company_id)) {
+                        return Err(AppError::bad_input(
+                            "teamIds",
+                            "A team must belong to one of the user's companies.",
+                        ));
+                    }
+                    memberships::add_team_member(tx, user.id, *team_id).await?;
+                }
+                tokens::insert_invitation(
+                    tx.conn()?,
+                    user.id,
+                    &token.hash,
+                    Some(invited_by),
+                    now,
+                    expires_at,
+                )
+                .await?;
+                tx.audit(AuditEntry::new(
+                    AuditAction::InvitationSent,
+                    RecordRef::new(AuditRecordType::User, user.id),
+                ))
+                .await?;
+                mail::enqueue(
+                    tx,
+                    config,
+                    MailMessage::Invitation {
+                        to: email,
+                        name,
+                        inviter_name: inviter,
+                        link,
+                        expires_at,
+                    },
+                )
+                .await?;
+                Ok(user)
+            }
+            .scope_boxed()
+        })
+        .await
+}
+
+pub struct UpdateUser {
+    pub id: UserId,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub role: Option<Role>,
+    pub expected_version: Option<i32>,
+    pub current_password: Option<String>,
+}
+
+/// Edits name, email and role. Others' users: admins only; role: admins only, never one's own;
+/// one's own email: with the current password, and never while impersonating.
+pub async fn update(
+    app: &AppState,
+    meta: &RequestMeta,
+    viewer: &Viewer,
+    input: UpdateUser,
+) -> AppResult<User> {
+    let target = get(app, viewer, input.id).await?;
+    let own = target.id == viewer.user_id;
+    let name = input
+        .name
+        .as_deref()
+        .map(|n| validate_name("name", n))
+        .transpose()?;
+    let email = input
+        .email
+        .as_deref()
+        .map(|e| validate_email("email", e))
+        .transpose()?;
+    let email_changes = email.as_ref().is_some_and(|e| e != &target.email);
+    let role_changes = input.role.is_some_and(|r| r != target.role);
+
+    if own {
+        if role_changes {
+            return Err(AppError::forbidden("Nobody can change their own role."));
+        }
+        if email_changes {
+            viewer.forbid_while_impersonating()?;
+            let password = input.current_password.as_deref().unwrap_or_default();
+            if !app
+                .passwords
+                .verify(password, target.password_hash.as_deref())
+                .await?
+            {
+                return Err(AppError::InvalidCredentials);
+            }
+        }
+    } else {
+        viewer.require_admin()?;
+    }
+
+    let changes = UserChanges {
+        name,
+        email,
+        role: input.role,
+        ..Default::default()
+    };
+    let id = target.id;
+    app.db
+        .write(viewer.audit_actor(meta), |tx| {
+            async move {
+                let updated = users::update(tx, id, &changes, input.expected_version).await?;
+                if email_changes {
+                    // Links mailed to the old address must not work any more.
+                    let now = tx.now();
+                    tokens::password_resets::void_all(tx.conn()?, id, now).await?;
+                }
+                Ok(updated)
+            }
+            .scope_boxed()
+        })
+        .await
+}
+
+/// Writes a new invitation for an invited user; the old link stops working.
+async fn invite_again(
+    tx: &mut WriteTx,
+    app: &AppState,
+    user: &User,
+    invited_by: UserId,
+    inviter_name: Option<String>,
+) -> AppResult<()> {
+    let now = tx.now();
+    let expires_at = now + Duration::hours(app.config.invitation_ttl_hours);
+    let token = issue_token();
+    tokens::invitations::void_all(tx.conn()?, user.id, now).await?;
+    tokens::insert_invitation(
+        tx.conn()?,
+        user.id,
+        &token.hash,
+        Some(invited_by),
+        now,
+        expires_at,
+    )
+    .await?;
+    let changes = UserChanges {
+        invitation_sent_at: Some(Some(now)),
+        ..Default::default()
+    };
+    users::update(tx, user.id, &changes, None).await?;
+    tx.audit(AuditEntry::new(
+        AuditAction::InvitationSent,
+        RecordRef::new(AuditRecordType::User, user.id),
+    ))
+    .await?;
+    mail::enqueue(
+        tx,
+        &app.config,
+        MailMessage::Invitation {
+            to: user.email.clone(),
+            name: user.name.clone(),
+            inviter_name,
+            link: mail::invitation_link(&app.config, token.plaintext.expose()),
+            expires_at,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Sends a fresh invitation (admins; supervisors for users of their companies).
+pub async fn resend_invitation(
+    app: &AppState,
+    meta: &RequestMeta,
+    viewer: &Viewer,
+    id: UserId,
+) -> AppResult<User> {
+    let user = get(app, viewer, id).await?;
+    if !viewer.is_admin() {
+        let mut conn = app.db.conn().await?;
+        let theirs = memberships::company_ids_of(&mut conn, id).await?;
+        if viewer.role != Role::Supervisor
+            || !theirs.iter().any(|c| access::is_supervisor_of(viewer, *c))
+        {
+            return Err(AppError::forbidden(
+                "Only admins and the user's supervisors can do this.",
+            ));
+        }
+    }
+    if user.status() != UserStatus::Invited {
+        return Err(AppError::conflict(
+            "This user has already accepted the invitation (or is deactivated).",
+        ));
+    }
+    let inviter = {
+        let mut conn = app.db.conn().await?;
+        users::find(
+            &mut conn,
+            viewer.impersonator_id().unwrap_or(viewer.user_id),
+        )
+        .await?
+        .map(|u| u.name)
+    };
+    let invited_by = viewer.user_id;
+    app.db
+        .write(viewer.audit_actor(meta), |tx| {
+            async move {
+                let user = users::lock(tx, id).await?;
+                if user.status() != UserStatus::Invited {
+                    return Err(AppError::conflict(
+                        "This user has already accepted the invitation.",
+                    ));
+                }
+                invite_again(tx, app, &user, invited_by, inviter).await?;
+                users::get(tx.conn()?, id).await
+            }
+            .scope_boxed()
+        })
+        .await
+}
+
+/// Writes a reset token for an active user and mails the link (the newest link voids older ones).
+pub async fn issue_password_reset(tx: &mut WriteTx, app: &AppState, user: &User) -> AppResult<()> {
+    let now = tx.now();
+    let expires_at = now + Duration::minutes(app.config.password_reset_ttl_minutes);
+    let token = issue_token();
+    tokens::password_resets::void_all(tx.conn()?, user.id, now).await?;
+    tokens::insert_password_reset(tx.conn()?, user.id, &token.hash, now, expires_at).await?;
+    tx.audit(AuditEntry::new(
+        AuditAction::PasswordResetRequested,
+        RecordRef::new(AuditRecordType::User, user.id),
+    ))
+    .await?;
+    mail::enqueue(
+        tx,
+        &app.config,
+        MailMessage::PasswordReset {
+            to: user.email.clone(),
+            name: user.name.clone(),
+            link: mail::reset_link(&app.config, token.plaintext.expose()),
+            expires_at,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// An admin triggers a password reset email for an active user.
+pub async fn send_password_reset(
+    app: &AppState,
+    meta: &RequestMeta,
+    viewer: &Viewer,
+    id: UserId,
+) -> AppResult<bool> {
+    viewer.require_admin()?;
+    let user = get(app, viewer, id).await?;
+    match user.status() {
+        UserStatus::Active => {}
+        UserStatus::Invited => {
+            return Err(AppError::bad_input(
+                "userId",
+                "The user has not accepted the invitation yet: resend it instead.",
+            ));
+        }
+        UserStatus::Discarded => return Err(AppError::conflict("The user is deactivated.")),
+    }
+    app.db
+        .write(viewer.audit_actor(meta), |tx| {
+            async move {
+                issue_password_reset(tx, app, &user).await?;
+                Ok(true)
+            }
+            .scope_boxed()
+        })
+        .await
+}
+
+/// Turns off a locked-out user's 2FA (admins only, with a reason): clears the secret and the
+/// recovery codes, ends the user's sessions, and tells the user by email.
+pub async fn disable_two_factor(
+    app: &AppState,
+    meta: &RequestMeta,
+    viewer: &Viewer,
+    id: UserId,
+    reason: &str,
+) -> AppResult<User> {
+    viewer.require_admin()?;
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(AppError::bad_input(
+            "reason",
+            "Give a reason (for example the support ticket).",
+        ));
+    }
+    if reason.chars().count() > MAX_REASON_CHARS {
+        return Err(AppError::bad_input(
+            "reason",
+            "The reason is too long (500 characters at most).",
+        ));
+    }
+    if id == viewer.user_id {
+        return Err(AppError::forbidden(
+            "Ask another admin to turn off your two-factor authentication.",
+        ));
+    }
+    let user = get(app, viewer, id).await?;
+    if !user.two_factor_enabled() && user.totp_pending_secret_encrypted.is_none() {
+        return Err(AppError::conflict(
+            "Two-factor authentication is already off for this user.",
+        ));
+    }
+    let reason = reason.to_owned();
+    app.db
+        .write(viewer.audit_actor(meta), |tx| {
+            async move {
+                let now = tx.now();
+                let changes = UserChanges {
+                    totp_secret_encrypted: Some(None),
+                    totp_pending_secret_encrypted: Some(None),
+                    two_factor_enabled_at: Some(None),
+                    totp_last_used_step: Some(None),
+                    ..Default::default()
+                };
+                let reason_for_audit = Some(reason.clone());
+                let updated = users::update_with(tx, id, &changes, None, move |entry| AuditEntry {
+                    action: AuditAction::TwoFactorDisabled,
+                    reason: reason_for_audit,
+                    ..entry
+                })
+                .await?;
+                recovery_codes::delete_all(tx.conn()?, id).await?;
+                sessions::revoke_all_for_user(tx.conn()?, id, None, now).await?;
+                mail::enqueue(
+                    tx,
+                    &app.config,
+                    MailMessage::TwoFactorDisabled {
+                        to: updated.email.clone(),
+                        name: updated.name.clone(),
+                        reason,
+                    },
+                )
+                .await?;
+                Ok(updated)
+            }
+            .scope_boxed()
+        })
+        .await
+}
+
+/// Deactivates a user at once: sessions (theirs, and impersonations of or by them) revoked,
+/// pending invitations and reset links voided; record and memberships kept. Idempotent.
+pub async fn discard(
+    app: &AppState,
+    meta: &RequestMeta,
+    viewer: &Viewer,
+    id: UserId,
+) -> AppResult<User> {
+    viewer.require_admin()?;
+    if id == viewer.user_id {
+        return Err(AppError::forbidden("You cannot deactivate yourself."));
+    }
+    get(app, viewer, id).await?;
+    app.db
+        .write(viewer.audit_actor(meta), |tx| {
+            async move {
+                let user = users::lock(tx, id).await?;
+                if user.discarded_at.is_some() {
+                    return Ok(user);
+                }
+                let now = tx.now();
+                let changes = UserChanges {
+                    discarded_at: Some(Some(now)),
+                    ..Default::default()
+                };
+                let updated = users::update_with(tx, id, &changes, None, |entry| AuditEntry {
+                    action: AuditAction::Discard,
+                    ..entry
+                })
+                .await?;
+                sessions::revoke_all_for_user(tx.conn()?, id, None, now).await?;
+                tokens::invitations::void_all(tx.conn()?, id, now).await?;
+                tokens::password_resets::void_all(tx.conn()?, id, now).await?;
+                Ok(updated)
+            }
+            .scope_boxed()
+        })
+        .await
+}
+
+/// Restores a discarded user's access (they sign in again). Idempotent.
+pub async fn undiscard(
+    app: &AppState,
+    meta: &RequestMeta,
+    viewer: &Viewer,
+    id: UserId,
+) -> AppResult<User> {
+    viewer.require_admin()?;
+    get(app, viewer, id).await?;
+    app.db
+        .write(viewer.audit_actor(meta), |tx| {
+            async move {
+                let changes = UserChanges {
+                    discarded_at: Some(None),
+                    ..Default::default()
+                };
+                users::update_with(tx, id, &changes, None, |entry| AuditEntry {
+                    action: AuditAction::Undiscard,
+                    ..entry
+                })
+                .await
+            }
+            .scope_boxed()
+        })
+        .await
+}
