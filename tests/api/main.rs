@@ -7,6 +7,7 @@ mod audit_write_path;
 mod console_operations;
 mod http_endpoint;
 mod mail_outbox;
+mod onboarding;
 mod records_call_recordings;
 mod records_inbound_numbers;
 mod records_memberships;
