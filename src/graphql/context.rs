@@ -3,12 +3,17 @@
 
 use std::sync::OnceLock;
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use async_graphql::Context;
 use async_graphql::dataloader::DataLoader;
 use tokio::sync::OnceCell;
 
 use super::loaders::RecordLoader;
 use crate::app::{App, AppState};
+use crate::db::models;
+use crate::domain::UserId;
 use crate::domain::secrets::Redacted;
 use crate::domain::viewer::{RequestMeta, Viewer};
 use crate::error::{AppError, AppResult, ErrorCode};
@@ -20,6 +25,17 @@ pub struct RequestContext {
     token: Option<Redacted<String>>,
     viewer: OnceCell<Result<Viewer, ErrorCode>>,
     loader: OnceLock<DataLoader<RecordLoader>>,
+    /// Companies, teams and memberships of the users on a list page, fetched in one go by the
+    /// list resolver so the nested fields cost no query per row.
+    prefetched: std::sync::Mutex<HashMap<UserId, Arc<UserDetails>>>,
+}
+
+/// What the users list shows per row, beyond the user itself.
+#[derive(Debug, Clone, Default)]
+pub struct UserDetails {
+    pub memberships: Vec<models::CompanyMembership>,
+    pub companies: Vec<models::Company>,
+    pub teams: Vec<models::Team>,
 }
 
 impl RequestContext {
@@ -30,7 +46,18 @@ impl RequestContext {
             token: token.map(Redacted::new),
             viewer: OnceCell::new(),
             loader: OnceLock::new(),
+            prefetched: std::sync::Mutex::new(HashMap::new()),
         }
+    }
+
+    pub fn remember_details(&self, details: HashMap<UserId, UserDetails>) {
+        let mut prefetched = self.prefetched.lock().unwrap_or_else(|p| p.into_inner());
+        prefetched.extend(details.into_iter().map(|(id, d)| (id, Arc::new(d))));
+    }
+
+    pub fn prefetched_details(&self, user_id: UserId) -> Option<Arc<UserDetails>> {
+        let prefetched = self.prefetched.lock().unwrap_or_else(|p| p.into_inner());
+        prefetched.get(&user_id).cloned()
     }
 
     /// The signed-in viewer, or UNAUTHENTICATED. Resolved on first use, then shared by every

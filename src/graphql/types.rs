@@ -6,7 +6,7 @@ use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 use super::companies::Company;
-use super::context::ContextExt;
+use super::context::{ContextExt, UserDetails};
 use super::loaders::{MembershipsOf, RecordLoader, UserMemberships};
 use super::memberships::CompanyMembership;
 use super::teams::Team;
@@ -81,41 +81,58 @@ impl User {
 
     /// The companies the user is a member of (those the viewer may see).
     async fn companies(&self, ctx: &Context<'_>) -> Result<Vec<Company>> {
-        let memberships = memberships_of(ctx, self.0.id).await?;
-        let ids: Vec<_> = memberships.companies.iter().map(|m| m.company_id).collect();
-        Ok(load_many(ctx, ids)
+        Ok(details(ctx, self.0.id)
             .await?
-            .into_iter()
+            .companies
+            .iter()
+            .cloned()
             .map(Company)
             .collect())
     }
 
     /// The teams the user is in (those the viewer may see).
     async fn teams(&self, ctx: &Context<'_>) -> Result<Vec<Team>> {
-        let memberships = memberships_of(ctx, self.0.id).await?;
-        let ids: Vec<_> = memberships.teams.iter().map(|m| m.team_id).collect();
-        Ok(load_many(ctx, ids).await?.into_iter().map(Team).collect())
+        Ok(details(ctx, self.0.id)
+            .await?
+            .teams
+            .iter()
+            .cloned()
+            .map(Team)
+            .collect())
     }
 
-    /// The user's company memberships with their role.
+    /// The user's company memberships with their role (those the viewer may see).
     async fn memberships(&self, ctx: &Context<'_>) -> Result<Vec<CompanyMembership>> {
-        let memberships = memberships_of(ctx, self.0.id).await?;
-        Ok(memberships
-            .companies
-            .into_iter()
+        Ok(details(ctx, self.0.id)
+            .await?
+            .memberships
+            .iter()
+            .cloned()
             .map(CompanyMembership)
             .collect())
     }
 }
 
-async fn memberships_of(ctx: &Context<'_>, user_id: UserId) -> Result<UserMemberships> {
-    Ok(ctx
+/// A user's companies, teams and memberships: prefetched for list pages, else batched through
+/// the request's loader.
+async fn details(ctx: &Context<'_>, user_id: UserId) -> Result<std::sync::Arc<UserDetails>> {
+    if let Some(details) = ctx.request().prefetched_details(user_id) {
+        return Ok(details);
+    }
+    let memberships: UserMemberships = ctx
         .request()
         .loader()
         .await?
         .load_one(MembershipsOf(user_id))
         .await?
-        .unwrap_or_default())
+        .unwrap_or_default();
+    let company_ids: Vec<_> = memberships.companies.iter().map(|m| m.company_id).collect();
+    let team_ids: Vec<_> = memberships.teams.iter().map(|m| m.team_id).collect();
+    Ok(std::sync::Arc::new(UserDetails {
+        companies: load_many(ctx, company_ids).await?,
+        teams: load_many(ctx, team_ids).await?,
+        memberships: memberships.companies,
+    }))
 }
 
 /// The visible records among `ids`, in the order of `ids`.

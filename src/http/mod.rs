@@ -161,10 +161,18 @@ pub fn routes(app: App) -> impl Endpoint {
     }
     let route = route.nest("/", playground::endpoint());
 
-    let observe_state = state;
+    with_middleware(route, state)
+}
+
+/// What every route gets: panics turned into INTERNAL answers, then request ids, tracing and
+/// metrics around the whole.
+fn with_middleware<E: Endpoint + 'static>(
+    route: E,
+    state: HttpState,
+) -> impl Endpoint<Output = Response> {
     route
         .with(CatchPanic::new().with_handler(panic_response))
-        .around(move |next, req| observe(next, req, observe_state.clone()))
+        .around(move |next, req| observe(next, req, state.clone()))
 }
 
 /// A server bound to its address, ready to run.
@@ -222,4 +230,58 @@ pub async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A handler that panics answers INTERNAL in JSON, and the endpoint keeps serving.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panic_answers_internal_and_the_server_lives_on() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = crate::config::Config::from_env().expect("config");
+        config.database_url = format!("sqlite://{}", dir.path().join("t.db").display());
+        config.totp_encryption_key = Some(crate::domain::totp::TotpKey::generate().to_base64());
+        let app = crate::app::AppState::new(config, crate::clock::Clock::system()).expect("app");
+        let state = HttpState {
+            schema: build_schema(&app.config),
+            app,
+        };
+        #[handler]
+        fn boom() -> &'static str {
+            panic!("resolver bug")
+        }
+        let endpoint = with_middleware(
+            Route::new().at("/boom", get(boom)).at("/ok", get(healthz)),
+            state,
+        );
+        for _ in 0..2 {
+            let response = endpoint
+                .call(
+                    Request::builder()
+                        .uri(poem::http::Uri::from_static("/boom"))
+                        .finish(),
+                )
+                .await
+                .expect("answered");
+            assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+            assert!(response.headers().contains_key(REQUEST_ID_HEADER));
+            let body = response.into_body().into_string().await.expect("body");
+            assert!(body.contains("\"code\":\"INTERNAL\""), "{body}");
+            assert!(
+                !body.contains("resolver bug"),
+                "no panic text leaks: {body}"
+            );
+        }
+        let ok = endpoint
+            .call(
+                Request::builder()
+                    .uri(poem::http::Uri::from_static("/ok"))
+                    .finish(),
+            )
+            .await
+            .expect("answered");
+        assert_eq!(ok.status(), StatusCode::OK);
+    }
 }

@@ -101,6 +101,31 @@ pub async fn memberships_of(
     Ok((companies, teams))
 }
 
+/// The companies, teams and memberships of a page of users, in a fixed number of queries, as the
+/// viewer may see them.
+pub async fn page_details(
+    app: &AppState,
+    viewer: &Viewer,
+    user_ids: &[UserId],
+) -> AppResult<(
+    Vec<CompanyMembership>,
+    Vec<TeamMembership>,
+    Vec<crate::db::models::Company>,
+    Vec<crate::db::models::Team>,
+)> {
+    let (company_memberships, team_memberships) = memberships_of(app, viewer, user_ids).await?;
+    let mut company_ids: Vec<CompanyId> =
+        company_memberships.iter().map(|m| m.company_id).collect();
+    company_ids.sort();
+    company_ids.dedup();
+    let mut team_ids: Vec<TeamId> = team_memberships.iter().map(|m| m.team_id).collect();
+    team_ids.sort();
+    team_ids.dedup();
+    let companies = super::companies::visible_by_ids(app, viewer, &company_ids).await?;
+    let teams = super::teams::visible_by_ids(app, viewer, &team_ids).await?;
+    Ok((company_memberships, team_memberships, companies, teams))
+}
+
 pub struct NewMembership {
     pub company_id: CompanyId,
     pub role: Role,

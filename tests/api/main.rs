@@ -17,3 +17,4 @@ mod schema_sdl;
 mod sessions;
 mod throttling;
 mod two_factor;
+mod users_admin;
