@@ -159,6 +159,12 @@ pub(super) async fn insert_event(
     Ok(event_id)
 }
 
+/// How many audit events exist (tests check that a refused mutation wrote none).
+pub async fn count_events(conn: &mut DbConn) -> AppResult<i64> {
+    let count = dispatch!(conn, |c| audit_events::table.count().get_result(c).await)?;
+    Ok(count)
+}
+
 /// The changes of the given events, in write order.
 pub async fn changes_of(
     conn: &mut DbConn,

@@ -12,7 +12,6 @@ use tokio::sync::OnceCell;
 
 use super::loaders::RecordLoader;
 use crate::app::{App, AppState};
-use crate::db::models;
 use crate::domain::UserId;
 use crate::domain::secrets::Redacted;
 use crate::domain::viewer::{RequestMeta, Viewer};
@@ -30,13 +29,7 @@ pub struct RequestContext {
     prefetched: std::sync::Mutex<HashMap<UserId, Arc<UserDetails>>>,
 }
 
-/// What the users list shows per row, beyond the user itself.
-#[derive(Debug, Clone, Default)]
-pub struct UserDetails {
-    pub memberships: Vec<models::CompanyMembership>,
-    pub companies: Vec<models::Company>,
-    pub teams: Vec<models::Team>,
-}
+pub use crate::services::users::UserDetails;
 
 impl RequestContext {
     pub fn new(app: App, meta: RequestMeta, token: Option<String>) -> Self {

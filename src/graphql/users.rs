@@ -3,9 +3,7 @@
 use async_graphql::{Context, ID, InputObject, Object, Result};
 
 use super::connection::{Page, PageRequest, page};
-use std::collections::HashMap;
-
-use super::context::{ContextExt, UserDetails};
+use super::context::ContextExt;
 use super::types::{User, parse_id};
 use crate::domain::{CompanyId, Role, TeamId, UserId, UserStatus};
 use crate::error::AppError;
@@ -113,26 +111,7 @@ impl UserQuery {
         let (rows, total) =
             service::list(ctx.app(), viewer, filter, after, request.fetch_limit()).await?;
         let ids: Vec<UserId> = rows.iter().map(|u| u.id).collect();
-        let (memberships, team_memberships, companies, teams) =
-            service::page_details(ctx.app(), viewer, &ids).await?;
-        let mut details: HashMap<UserId, UserDetails> =
-            ids.iter().map(|id| (*id, UserDetails::default())).collect();
-        for membership in memberships {
-            if let Some(entry) = details.get_mut(&membership.user_id) {
-                if let Some(company) = companies.iter().find(|c| c.id == membership.company_id) {
-                    entry.companies.push(company.clone());
-                }
-                entry.memberships.push(membership);
-            }
-        }
-        for membership in team_memberships {
-            if let (Some(entry), Some(team)) = (
-                details.get_mut(&membership.user_id),
-                teams.iter().find(|t| t.id == membership.team_id),
-            ) {
-                entry.teams.push(team.clone());
-            }
-        }
+        let details = service::page_details(ctx.app(), viewer, &ids).await?;
         ctx.request().remember_details(details);
         Ok(page(&request, rows, total, user_cursor, User))
     }

@@ -7,6 +7,8 @@
 //! - Customers: see themselves and the people of their companies, read-only.
 //! - Anyone signed in: change their own name; their own email with their current password.
 
+use std::collections::HashMap;
+
 use chrono::Duration;
 use scoped_futures::ScopedFutureExt;
 
@@ -15,8 +17,8 @@ use crate::app::AppState;
 use crate::db::WriteTx;
 use crate::db::models::users::UserQuery;
 use crate::db::models::{
-    CompanyMembership, NewUser, TeamMembership, User, UserChanges, memberships, recovery_codes,
-    sessions, teams, tokens, users,
+    Company, CompanyMembership, NewUser, Team, TeamMembership, User, UserChanges, memberships,
+    recovery_codes, sessions, teams, tokens, users,
 };
 use crate::domain::audit::{AuditEntry, RecordRef};
 use crate::domain::secrets::issue_token;
@@ -101,18 +103,21 @@ pub async fn memberships_of(
     Ok((companies, teams))
 }
 
+/// What the users list shows per row, beyond the user itself.
+#[derive(Debug, Clone, Default)]
+pub struct UserDetails {
+    pub memberships: Vec<CompanyMembership>,
+    pub companies: Vec<Company>,
+    pub teams: Vec<Team>,
+}
+
 /// The companies, teams and memberships of a page of users, in a fixed number of queries, as the
-/// viewer may see them.
+/// viewer may see them; every id of `user_ids` has an entry.
 pub async fn page_details(
     app: &AppState,
     viewer: &Viewer,
     user_ids: &[UserId],
-) -> AppResult<(
-    Vec<CompanyMembership>,
-    Vec<TeamMembership>,
-    Vec<crate::db::models::Company>,
-    Vec<crate::db::models::Team>,
-)> {
+) -> AppResult<HashMap<UserId, UserDetails>> {
     let (company_memberships, team_memberships) = memberships_of(app, viewer, user_ids).await?;
     let mut company_ids: Vec<CompanyId> =
         company_memberships.iter().map(|m| m.company_id).collect();
@@ -123,7 +128,28 @@ pub async fn page_details(
     team_ids.dedup();
     let companies = super::companies::visible_by_ids(app, viewer, &company_ids).await?;
     let teams = super::teams::visible_by_ids(app, viewer, &team_ids).await?;
-    Ok((company_memberships, team_memberships, companies, teams))
+
+    let mut details: HashMap<UserId, UserDetails> = user_ids
+        .iter()
+        .map(|id| (*id, UserDetails::default()))
+        .collect();
+    for membership in company_memberships {
+        if let Some(entry) = details.get_mut(&membership.user_id) {
+            if let Some(company) = companies.iter().find(|c| c.id == membership.company_id) {
+                entry.companies.push(company.clone());
+            }
+            entry.memberships.push(membership);
+        }
+    }
+    for membership in team_memberships {
+        if let (Some(entry), Some(team)) = (
+            details.get_mut(&membership.user_id),
+            teams.iter().find(|t| t.id == membership.team_id),
+        ) {
+            entry.teams.push(team.clone());
+        }
+    }
+    Ok(details)
 }
 
 pub struct NewMembership {
@@ -188,15 +214,8 @@ pub async fn create(
         seen.push(membership.company_id);
     }
 
-    let token = issue_token();
     let now = app.clock.now();
-    let expires_at = now + Duration::hours(app.config.invitation_ttl_hours);
-    let link = mail::invitation_link(&app.config, token.plaintext.expose());
-    let inviter = {
-        let mut conn = app.db.conn().await?;
-        let inviter_id = viewer.impersonator_id().unwrap_or(viewer.user_id);
-        users::find(&mut conn, inviter_id).await?.map(|u| u.name)
-    };
+    let inviter = inviter_name(app, viewer).await?;
     let new_user = NewUser {
         name: name.clone(),
         email: email.clone(),
@@ -208,7 +227,6 @@ pub async fn create(
         updated_at: now,
     };
     let invited_by = viewer.user_id;
-    let config = &app.config;
     app.db
         .write(viewer.audit_actor(meta), |tx| {
             async move {
@@ -232,32 +250,7 @@ pub async fn create(
                     }
                     memberships::add_team_member(tx, user.id, *team_id).await?;
                 }
-                tokens::insert_invitation(
-                    tx.conn()?,
-                    user.id,
-                    &token.hash,
-                    Some(invited_by),
-                    now,
-                    expires_at,
-                )
-                .await?;
-                tx.audit(AuditEntry::new(
-                    AuditAction::InvitationSent,
-                    RecordRef::new(AuditRecordType::User, user.id),
-                ))
-                .await?;
-                mail::enqueue(
-                    tx,
-                    config,
-                    MailMessage::Invitation {
-                        to: email,
-                        name,
-                        inviter_name: inviter,
-                        link,
-                        expires_at,
-                    },
-                )
-                .await?;
+                send_invitation(tx, app, &user, invited_by, inviter).await?;
                 Ok(user)
             }
             .scope_boxed()
@@ -339,8 +332,32 @@ pub async fn update(
         .await
 }
 
+/// The name the invitation mail gives as the inviter: the person at the keyboard (the admin,
+/// when an admin invites while impersonating).
+async fn inviter_name(app: &AppState, viewer: &Viewer) -> AppResult<Option<String>> {
+    let mut conn = app.db.conn().await?;
+    let inviter_id = viewer.impersonator_id().unwrap_or(viewer.user_id);
+    Ok(users::find(&mut conn, inviter_id).await?.map(|u| u.name))
+}
+
 /// Writes a new invitation for an invited user; the old link stops working.
 async fn invite_again(
+    tx: &mut WriteTx,
+    app: &AppState,
+    user: &User,
+    invited_by: UserId,
+    inviter_name: Option<String>,
+) -> AppResult<()> {
+    let changes = UserChanges {
+        invitation_sent_at: Some(Some(tx.now())),
+        ..Default::default()
+    };
+    users::update(tx, user.id, &changes, None).await?;
+    send_invitation(tx, app, user, invited_by, inviter_name).await
+}
+
+/// Voids the user's earlier invitation links, writes a new one, audits it and enqueues the mail.
+async fn send_invitation(
     tx: &mut WriteTx,
     app: &AppState,
     user: &User,
@@ -351,7 +368,7 @@ async fn invite_again(
     let expires_at = now + Duration::hours(app.config.invitation_ttl_hours);
     let token = issue_token();
     tokens::invitations::void_all(tx.conn()?, user.id, now).await?;
-    tokens::insert_invitation(
+    tokens::invitations::insert(
         tx.conn()?,
         user.id,
         &token.hash,
@@ -360,11 +377,6 @@ async fn invite_again(
         expires_at,
     )
     .await?;
-    let changes = UserChanges {
-        invitation_sent_at: Some(Some(now)),
-        ..Default::default()
-    };
-    users::update(tx, user.id, &changes, None).await?;
     tx.audit(AuditEntry::new(
         AuditAction::InvitationSent,
         RecordRef::new(AuditRecordType::User, user.id),
@@ -409,15 +421,7 @@ pub async fn resend_invitation(
             "This user has already accepted the invitation (or is deactivated).",
         ));
     }
-    let inviter = {
-        let mut conn = app.db.conn().await?;
-        users::find(
-            &mut conn,
-            viewer.impersonator_id().unwrap_or(viewer.user_id),
-        )
-        .await?
-        .map(|u| u.name)
-    };
+    let inviter = inviter_name(app, viewer).await?;
     let invited_by = viewer.user_id;
     app.db
         .write(viewer.audit_actor(meta), |tx| {
@@ -442,7 +446,7 @@ pub async fn issue_password_reset(tx: &mut WriteTx, app: &AppState, user: &User)
     let expires_at = now + Duration::minutes(app.config.password_reset_ttl_minutes);
     let token = issue_token();
     tokens::password_resets::void_all(tx.conn()?, user.id, now).await?;
-    tokens::insert_password_reset(tx.conn()?, user.id, &token.hash, now, expires_at).await?;
+    tokens::password_resets::insert(tx.conn()?, user.id, &token.hash, now, expires_at).await?;
     tx.audit(AuditEntry::new(
         AuditAction::PasswordResetRequested,
         RecordRef::new(AuditRecordType::User, user.id),

@@ -4,6 +4,7 @@
 mod common;
 
 mod audit_write_path;
+mod authorization_matrix;
 mod console_operations;
 mod http_endpoint;
 mod mail_outbox;

@@ -337,8 +337,96 @@ async fn change_password_needs_the_current_one(app: TestApp) {
     app.sign_in(&user.email, NEW_PASSWORD).await;
 }
 
+/// The guide's promise for invitations: an SMTP outage while inviting loses nothing. The
+/// invitation is created at once, its mail waits in the outbox, and arrives exactly once when
+/// the server is back; its link then works.
+async fn an_invitation_survives_an_smtp_outage(mut app: TestApp) {
+    let cast = Cast::new(&app).await;
+    app.smtp.as_mut().expect("smtp").stop().await;
+    let created = app
+        .gql(
+            Some(&cast.admin_token),
+            CREATE_USER,
+            json!({ "input": { "name": "Otto Outage", "email": "otto@example.com", "role": "CUSTOMER" } }),
+        )
+        .await;
+    assert_eq!(
+        created.data()["createUser"]["status"],
+        "INVITED",
+        "the mutation does not wait for SMTP"
+    );
+
+    // The worker tries, fails and backs off; the mail stays pending.
+    let mut conn = app.app.db.conn().await.expect("conn");
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(20);
+    loop {
+        let mails = portal_admin::db::models::outbox::recent(&mut conn, 10)
+            .await
+            .expect("outbox");
+        let invitation = mails
+            .iter()
+            .find(|m| m.to_address == "otto@example.com")
+            .expect("the invitation is in the outbox");
+        assert!(
+            invitation.sent_at.is_none(),
+            "nobody could have received it"
+        );
+        if invitation.attempts >= 1 {
+            assert!(invitation.failed_at.is_none(), "not given up");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no delivery attempt");
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+    drop(conn);
+
+    app.smtp.as_mut().expect("smtp").restart().await;
+    // The retry is due after the backoff on the app's clock: move it rather than wait.
+    app.clock().advance(Duration::minutes(11));
+    app.app.db.outbox_wakeup().notify_one();
+    let mails = mail_to(&app, "otto@example.com", "invit", 1).await;
+    let token = token_in(&mails[0], "accept-invitation");
+
+    // Exactly once: a later mail arrives after it, and there is still one invitation.
+    let (marker, marker_token) = UserBuilder::customer()
+        .email("marker@example.com")
+        .signed_in(&app)
+        .await;
+    app.gql(
+        Some(&cast.admin_token),
+        "mutation($id: ID!) { sendPasswordReset(userId: $id) }",
+        json!({ "id": marker.id.to_string() }),
+    )
+    .await
+    .data();
+    drop(marker_token);
+    mail_to(&app, "marker@example.com", "reset", 1).await;
+    let invitations = app
+        .smtp
+        .as_ref()
+        .expect("smtp")
+        .received()
+        .into_iter()
+        .filter(|m| m.is_to("otto@example.com"))
+        .count();
+    assert_eq!(invitations, 1, "delivered once");
+
+    let accepted = app
+        .gql(
+            None,
+            ACCEPT,
+            json!({ "input": { "token": token, "password": NEW_PASSWORD } }),
+        )
+        .await;
+    assert_eq!(
+        accepted.data()["acceptInvitation"]["user"]["status"],
+        "ACTIVE"
+    );
+}
+
 on_both_backends!(with_smtp:
     invite_receive_accept_sign_in,
+    an_invitation_survives_an_smtp_outage,
     resend_kills_the_old_link_and_links_expire,
     password_reset_end_to_end,
     change_password_needs_the_current_one,

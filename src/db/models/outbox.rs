@@ -135,6 +135,12 @@ pub async fn recent(conn: &mut DbConn, limit: i64) -> AppResult<Vec<OutboxMail>>
     Ok(rows)
 }
 
+/// Every mail ever enqueued (tests check that a refused mutation enqueued none).
+pub async fn count_all(conn: &mut DbConn) -> AppResult<i64> {
+    let count = dispatch!(conn, |c| mail_outbox::table.count().get_result(c).await)?;
+    Ok(count)
+}
+
 /// Mails neither sent nor given up.
 pub async fn count_pending(conn: &mut DbConn) -> AppResult<i64> {
     let count = dispatch!(conn, |c| {

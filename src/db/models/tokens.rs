@@ -14,8 +14,10 @@ pub struct TokenRow {
     pub expires_at: NaiveDateTime,
 }
 
+/// The queries of one token table. `$extra` names columns only that table has, given to
+/// `insert` between the token hash and the timestamps.
 macro_rules! token_table {
-    ($module:ident, $table:ident) => {
+    ($module:ident, $table:ident $(, $extra:ident: $extra_ty:ty)*) => {
         pub mod $module {
             use chrono::NaiveDateTime;
             use diesel::prelude::*;
@@ -26,6 +28,30 @@ macro_rules! token_table {
             use crate::db::{DbConn, dispatch};
             use crate::domain::UserId;
             use crate::error::AppResult;
+
+            /// Stores a new token (by its hash) for the user.
+            pub async fn insert(
+                conn: &mut DbConn,
+                user_id: UserId,
+                token_hash: &str,
+                $($extra: $extra_ty,)*
+                now: NaiveDateTime,
+                expires_at: NaiveDateTime,
+            ) -> AppResult<()> {
+                dispatch!(conn, |c| {
+                    diesel::insert_into($table::table)
+                        .values((
+                            $table::user_id.eq(user_id),
+                            $table::token_hash.eq(token_hash),
+                            $($table::$extra.eq($extra),)*
+                            $table::created_at.eq(now),
+                            $table::expires_at.eq(expires_at),
+                        ))
+                        .execute(c)
+                        .await
+                })?;
+                Ok(())
+            }
 
             /// Voids the user's unused tokens (a newer token, or the account changed).
             pub async fn void_all(
@@ -96,57 +122,5 @@ macro_rules! token_table {
     };
 }
 
-token_table!(invitations, invitations);
+token_table!(invitations, invitations, invited_by: Option<UserId>);
 token_table!(password_resets, password_reset_tokens);
-
-/// Inserts a new invitation token.
-pub async fn insert_invitation(
-    conn: &mut crate::db::DbConn,
-    user_id: UserId,
-    token_hash: &str,
-    invited_by: Option<UserId>,
-    now: NaiveDateTime,
-    expires_at: NaiveDateTime,
-) -> crate::error::AppResult<()> {
-    use crate::db::schema::invitations::dsl as t;
-    use diesel::prelude::*;
-    use diesel_async::RunQueryDsl;
-    crate::db::dispatch!(conn, |c| {
-        diesel::insert_into(t::invitations)
-            .values((
-                t::user_id.eq(user_id),
-                t::token_hash.eq(token_hash),
-                t::invited_by.eq(invited_by),
-                t::created_at.eq(now),
-                t::expires_at.eq(expires_at),
-            ))
-            .execute(c)
-            .await
-    })?;
-    Ok(())
-}
-
-/// Inserts a new password-reset token.
-pub async fn insert_password_reset(
-    conn: &mut crate::db::DbConn,
-    user_id: UserId,
-    token_hash: &str,
-    now: NaiveDateTime,
-    expires_at: NaiveDateTime,
-) -> crate::error::AppResult<()> {
-    use crate::db::schema::password_reset_tokens::dsl as t;
-    use diesel::prelude::*;
-    use diesel_async::RunQueryDsl;
-    crate::db::dispatch!(conn, |c| {
-        diesel::insert_into(t::password_reset_tokens)
-            .values((
-                t::user_id.eq(user_id),
-                t::token_hash.eq(token_hash),
-                t::created_at.eq(now),
-                t::expires_at.eq(expires_at),
-            ))
-            .execute(c)
-            .await
-    })?;
-    Ok(())
-}
