@@ -6,6 +6,7 @@ mod common;
 mod audit_write_path;
 mod console_operations;
 mod http_endpoint;
+mod impersonation;
 mod mail_outbox;
 mod onboarding;
 mod records_call_recordings;
