@@ -6,8 +6,8 @@ use scoped_futures::ScopedFutureExt;
 use super::throttle::{self, ThrottleKeys};
 use super::two_factor;
 use crate::app::AppState;
-use crate::db::{DbConn, WriteTx};
 use crate::db::models::{NewSession, User, memberships, recovery_codes, sessions, users};
+use crate::db::{DbConn, WriteTx};
 use crate::domain::audit::{AuditEntry, RecordRef};
 use crate::domain::password::MAX_PASSWORD_BYTES;
 use crate::domain::secrets::{Redacted, hash_token, issue_token};
@@ -325,7 +325,14 @@ pub async fn authenticate(app: &AppState, token: &str) -> AppResult<Viewer> {
     if now - session.last_seen_at >= TOUCH_EVERY || to_touch.len() > 1 {
         sessions::touch(&mut conn, &to_touch, now).await?;
     }
-    viewer_of(&mut conn, &user, session.id, session.expires_at, impersonation).await
+    viewer_of(
+        &mut conn,
+        &user,
+        session.id,
+        session.expires_at,
+        impersonation,
+    )
+    .await
 }
 
 /// The viewer of a session of `user` (its memberships read now).

@@ -19,8 +19,8 @@ use crate::db::models::{
     sessions, teams, tokens, users,
 };
 use crate::domain::audit::{AuditEntry, RecordRef};
-use crate::domain::secrets::issue_token;
 use crate::domain::records::support_reason;
+use crate::domain::secrets::issue_token;
 use crate::domain::viewer::{RequestMeta, Viewer};
 use crate::domain::{AuditAction, AuditRecordType, CompanyId, Role, TeamId, UserId, UserStatus};
 use crate::error::{AppError, AppResult};

@@ -61,7 +61,12 @@ fn time(value: &Value) -> DateTime<Utc> {
 async fn works(app: &TestApp, token: &str) -> bool {
     let response = app.gql(Some(token), WHO, json!({})).await;
     if response.body["errors"].is_array() {
-        assert_eq!(response.error_code(), "UNAUTHENTICATED", "{}", response.body);
+        assert_eq!(
+            response.error_code(),
+            "UNAUTHENTICATED",
+            "{}",
+            response.body
+        );
         false
     } else {
         true
@@ -253,10 +258,7 @@ async fn becoming_a_user_shows_exactly_their_view(app: TestApp) {
 
 async fn refusals_change_nothing(app: TestApp) {
     let cast = Cast::new(&app).await;
-    let (other_admin, _) = UserBuilder::admin()
-        .name("Bea Admin")
-        .signed_in(&app)
-        .await;
+    let (other_admin, _) = UserBuilder::admin().name("Bea Admin").signed_in(&app).await;
     let gone = UserBuilder::customer()
         .name("Gone Customer")
         .member_of(cast.company_a.id)
@@ -287,7 +289,12 @@ async fn refusals_change_nothing(app: TestApp) {
     let too_long = "x".repeat(501);
     let target = cast.supervisor_a.id.to_string();
     let refusals: Vec<(&str, Option<&str>, Value, &str)> = vec![
-        ("anonymous", None, become_vars(&target, REASON), "UNAUTHENTICATED"),
+        (
+            "anonymous",
+            None,
+            become_vars(&target, REASON),
+            "UNAUTHENTICATED",
+        ),
         (
             "a supervisor",
             Some(&cast.supervisor_a_token),
@@ -507,15 +514,17 @@ async fn stopping_returns_a_fresh_admin_session(app: TestApp) {
     );
     assert!(back.data()["viewer"]["impersonation"].is_null());
     let admin_powers = app
-        .gql(
-            Some(&fresh),
-            "{ companies { totalCount } }",
-            json!({}),
-        )
+        .gql(Some(&fresh), "{ companies { totalCount } }", json!({}))
         .await;
     assert_eq!(admin_powers.data()["companies"]["totalCount"], 2);
-    assert!(!works(&app, &acting).await, "impersonation token after stop");
-    assert!(!works(&app, &cast.admin_token).await, "replaced admin token");
+    assert!(
+        !works(&app, &acting).await,
+        "impersonation token after stop"
+    );
+    assert!(
+        !works(&app, &cast.admin_token).await,
+        "replaced admin token"
+    );
     let again = app
         .gql(
             Some(&acting),
@@ -592,7 +601,8 @@ async fn the_hard_limit_is_never_extended(app: TestApp) {
         );
     }
     // 57 minutes in; past the hour it is over, however busy it was.
-    app.clock().advance(Duration::minutes(3) + Duration::seconds(1));
+    app.clock()
+        .advance(Duration::minutes(3) + Duration::seconds(1));
     assert!(app.clock().now_utc() > expires);
     assert!(!works(&app, &acting).await, "impersonation past its limit");
     let stop = app.gql(Some(&acting), STOP, json!({})).await;
@@ -603,18 +613,16 @@ async fn the_hard_limit_is_never_extended(app: TestApp) {
     // An idle impersonation also ends, and the clock past the limit ends any.
     let idle = become_user(&app, &cast.admin_token, cast.customer_a.id).await;
     app.clock().advance(Duration::minutes(61));
-    assert!(!works(&app, &idle).await, "impersonation past its limit, idle");
+    assert!(
+        !works(&app, &idle).await,
+        "impersonation past its limit, idle"
+    );
 }
 
 async fn the_impersonation_dies_with_either_side(app: TestApp) {
     let cast = Cast::new(&app).await;
-    let (bea, bea_token) = UserBuilder::admin()
-        .name("Bea Admin")
-        .signed_in(&app)
-        .await;
-    let set_role = |id: String, role: &'static str| {
-        json!({ "input": { "id": id, "role": role } })
-    };
+    let (bea, bea_token) = UserBuilder::admin().name("Bea Admin").signed_in(&app).await;
+    let set_role = |id: String, role: &'static str| json!({ "input": { "id": id, "role": role } });
 
     // The admin signs out of their own session.
     let acting = become_user(&app, &cast.admin_token, cast.customer_a.id).await;
@@ -662,8 +670,14 @@ async fn the_impersonation_dies_with_either_side(app: TestApp) {
     )
     .await
     .data();
-    assert!(!works(&app, &acting).await, "after promoting the admin again");
-    assert!(works(&app, &admin_token).await, "the admin's own session stays");
+    assert!(
+        !works(&app, &acting).await,
+        "after promoting the admin again"
+    );
+    assert!(
+        works(&app, &admin_token).await,
+        "the admin's own session stays"
+    );
 
     // The user is discarded; restoring them does not revive it.
     let acting = become_user(&app, &admin_token, cast.customer_a.id).await;
@@ -738,7 +752,10 @@ async fn account_security_and_admin_powers_are_out_of_reach(app: TestApp) {
             "mutation($input: ChangePasswordInput!) { changePassword(input: $input) }",
             json!({ "input": { "currentPassword": PASSWORD, "newPassword": "a brand new passphrase" } }),
         ),
-        ("mutation { startTwoFactorEnrollment { secret } }", json!({})),
+        (
+            "mutation { startTwoFactorEnrollment { secret } }",
+            json!({}),
+        ),
         (
             "mutation($code: String!) { confirmTwoFactorEnrollment(code: $code) { codes } }",
             json!({ "code": "123456" }),
@@ -751,8 +768,14 @@ async fn account_security_and_admin_powers_are_out_of_reach(app: TestApp) {
             UPDATE_USER,
             json!({ "input": { "id": me, "email": "sam.new@example.com", "currentPassword": PASSWORD } }),
         ),
-        (UPDATE_USER, json!({ "input": { "id": them, "name": "Renamed" } })),
-        (UPDATE_USER, json!({ "input": { "id": them, "role": "SUPERVISOR" } })),
+        (
+            UPDATE_USER,
+            json!({ "input": { "id": them, "name": "Renamed" } }),
+        ),
+        (
+            UPDATE_USER,
+            json!({ "input": { "id": them, "role": "SUPERVISOR" } }),
+        ),
         (
             "mutation($id: ID!) { sendPasswordReset(userId: $id) }",
             json!({ "id": them }),
@@ -841,7 +864,55 @@ async fn account_security_and_admin_powers_are_out_of_reach(app: TestApp) {
     assert!(works(&app, &acting).await);
 }
 
+/// The console's own operations (`playground/operations/next/impersonation.graphql`, with the
+/// `ViewerFields` fragment of `session.graphql`), sent by name as the console sends them.
+async fn console_operation(app: &TestApp, token: &str, operation: &str, variables: Value) -> Value {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("playground/operations");
+    let read = |path: &std::path::Path| {
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    let document = format!(
+        "{}\n{}",
+        read(&dir.join("session.graphql")),
+        read(&dir.join("next/impersonation.graphql"))
+    );
+    let response = app
+        .http
+        .post(app.url("/graphql"))
+        .bearer_auth(token)
+        .json(&json!({ "query": document, "operationName": operation, "variables": variables }))
+        .send()
+        .await
+        .expect("request sent");
+    let body: Value = response.json().await.expect("JSON body");
+    assert!(body["errors"].is_null(), "{operation}: {body}");
+    body["data"].clone()
+}
+
+async fn the_console_operations_are_served(app: TestApp) {
+    let cast = Cast::new(&app).await;
+    let became = console_operation(
+        &app,
+        &cast.admin_token,
+        "BecomeUser",
+        become_vars(cast.customer_a.id, REASON),
+    )
+    .await;
+    let viewer = &became["becomeUser"]["viewer"];
+    assert_eq!(viewer["user"]["name"], "Cleo A");
+    assert_eq!(viewer["impersonator"]["name"], "Ada Admin");
+    assert_eq!(viewer["impersonation"]["reason"], REASON);
+    let acting = became["becomeUser"]["token"].as_str().expect("token");
+    let stopped = console_operation(&app, acting, "StopImpersonating", json!({})).await;
+    assert_eq!(
+        stopped["stopImpersonating"]["viewer"]["user"]["name"],
+        "Ada Admin"
+    );
+    assert!(stopped["stopImpersonating"]["viewer"]["impersonation"].is_null());
+}
+
 on_both_backends!(
+    the_console_operations_are_served,
     becoming_a_user_shows_exactly_their_view,
     refusals_change_nothing,
     changes_while_impersonating_are_the_users_marked_with_the_admin,
