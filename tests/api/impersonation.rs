@@ -619,6 +619,39 @@ async fn the_hard_limit_is_never_extended(app: TestApp) {
     );
 }
 
+async fn an_impersonation_never_outlives_the_admin_session(app: TestApp) {
+    let cast = Cast::new(&app).await;
+    // Keep the admin's session busy until 20 minutes of its 12 hours are left.
+    for _ in 0..28 {
+        app.clock().advance(Duration::minutes(25));
+        assert!(works(&app, &cast.admin_token).await);
+    }
+    let admin_view = app.gql(Some(&cast.admin_token), WHO, json!({})).await;
+    let admin_session_ends = time(&admin_view.data()["viewer"]["sessionExpiresAt"]);
+    let left = admin_session_ends - app.clock().now_utc();
+    assert!(
+        left > Duration::minutes(19) && left <= Duration::minutes(20),
+        "{left}"
+    );
+    let response = app
+        .gql(
+            Some(&cast.admin_token),
+            BECOME,
+            become_vars(cast.customer_a.id, REASON),
+        )
+        .await;
+    let payload = &response.data()["becomeUser"];
+    assert_eq!(time(&payload["expiresAt"]), admin_session_ends);
+    assert_eq!(
+        time(&payload["viewer"]["impersonation"]["expiresAt"]),
+        admin_session_ends
+    );
+    let acting = payload["token"].as_str().expect("token").to_owned();
+    app.clock().advance(Duration::minutes(20));
+    assert!(!works(&app, &acting).await);
+    assert!(!works(&app, &cast.admin_token).await);
+}
+
 async fn the_impersonation_dies_with_either_side(app: TestApp) {
     let cast = Cast::new(&app).await;
     let (bea, bea_token) = UserBuilder::admin().name("Bea Admin").signed_in(&app).await;
@@ -919,6 +952,7 @@ on_both_backends!(
     stopping_returns_a_fresh_admin_session,
     a_user_signed_in_on_their_own_gains_nothing_from_stop,
     the_hard_limit_is_never_extended,
+    an_impersonation_never_outlives_the_admin_session,
     the_impersonation_dies_with_either_side,
     account_security_and_admin_powers_are_out_of_reach,
 );
