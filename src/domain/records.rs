@@ -39,6 +39,27 @@ pub const PLAYBOOK_TITLE_MAX: usize = 200;
 /// A playbook is a page of call guidance, not a document store.
 pub const PLAYBOOK_BODY_MAX: usize = 100_000;
 pub const STORAGE_KEY_MAX: usize = 1_024;
+/// A support reason (a ticket or a sentence) for a sensitive admin action.
+pub const REASON_MAX: usize = 500;
+
+/// The reason an admin gives for a sensitive action (turning off 2FA, becoming a user): trimmed,
+/// required, at most [`REASON_MAX`] characters.
+pub fn support_reason(field: &'static str, reason: &str) -> AppResult<String> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(AppError::bad_input(
+            field,
+            "Give a reason (for example the support ticket).",
+        ));
+    }
+    if reason.chars().count() > REASON_MAX {
+        return Err(AppError::bad_input(
+            field,
+            format!("The reason is too long ({REASON_MAX} characters at most)."),
+        ));
+    }
+    Ok(reason.to_owned())
+}
 
 /// Billing plans are named by sales and change without a release, so the plan is free text (the
 /// schema types it `String`, not an enum): trimmed, non-empty, short, and stored upper-case so

@@ -77,6 +77,18 @@ impl Viewer {
         self.company_ids.contains(&company_id)
     }
 
+    /// The person at the keyboard acting in their own name: the admin while impersonating (for
+    /// starting, stopping and signing out of an impersonation, which are the admin's own acts,
+    /// not the user's), else the user. Never marked as impersonated.
+    pub fn own_actor(&self, meta: &RequestMeta) -> AuditActor {
+        AuditActor {
+            actor_id: Some(self.impersonator_id().unwrap_or(self.user_id)),
+            impersonator_id: None,
+            request_id: Some(meta.request_id.clone()),
+            client_ip: meta.client_ip.clone(),
+        }
+    }
+
     pub fn audit_actor(&self, meta: &RequestMeta) -> AuditActor {
         AuditActor {
             actor_id: Some(self.user_id),

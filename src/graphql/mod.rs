@@ -9,6 +9,7 @@ mod call_recordings;
 mod companies;
 pub mod connection;
 pub mod context;
+mod impersonation;
 mod inbound_numbers;
 pub mod loaders;
 mod memberships;
@@ -36,6 +37,7 @@ pub struct Query(
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     session::SessionMutation,
+    impersonation::ImpersonationMutation,
     account::AccountMutation,
     users::UserMutation,
     organizations::OrganizationMutation,

@@ -52,13 +52,14 @@ pub fn require_company_manager(
     }
 }
 
-/// For admin-only changes to a company's records: NOT_FOUND when invisible, then the admin rule
-/// (FORBIDDEN, or FORBIDDEN_WHILE_IMPERSONATING).
+/// For admin-only changes to a company's records: FORBIDDEN_WHILE_IMPERSONATING first (it says
+/// nothing about the record), then NOT_FOUND when invisible, then FORBIDDEN for non-admins.
 pub fn require_admin_for_company(
     viewer: &Viewer,
     company_id: CompanyId,
     what: &'static str,
 ) -> AppResult<()> {
+    viewer.forbid_while_impersonating()?;
     require_company_visible(viewer, company_id, what)?;
     viewer.require_admin()
 }

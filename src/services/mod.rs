@@ -6,6 +6,7 @@ pub mod access;
 pub mod accounts;
 pub mod call_recordings;
 pub mod companies;
+pub mod impersonation;
 pub mod inbound_numbers;
 pub mod memberships;
 pub mod organizations;

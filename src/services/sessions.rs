@@ -6,8 +6,8 @@ use scoped_futures::ScopedFutureExt;
 use super::throttle::{self, ThrottleKeys};
 use super::two_factor;
 use crate::app::AppState;
-use crate::db::WriteTx;
 use crate::db::models::{NewSession, User, memberships, recovery_codes, sessions, users};
+use crate::db::{DbConn, WriteTx};
 use crate::domain::audit::{AuditEntry, RecordRef};
 use crate::domain::password::MAX_PASSWORD_BYTES;
 use crate::domain::secrets::{Redacted, hash_token, issue_token};
@@ -28,12 +28,13 @@ pub struct SignInInput {
 
 /// A session handed to its owner: the plaintext token exists only here.
 pub struct IssuedSession {
+    pub session_id: SessionId,
     pub token: Redacted<String>,
     pub expires_at: NaiveDateTime,
     pub user: User,
 }
 
-fn idle_limit(app: &AppState) -> Duration {
+pub(crate) fn idle_limit(app: &AppState) -> Duration {
     Duration::minutes(app.config.session_idle_minutes)
 }
 
@@ -235,9 +236,10 @@ pub async fn issue_session(tx: &mut WriteTx, spec: &SessionSpec) -> AppResult<Is
         client_ip: spec.client_ip.clone().or(actor.client_ip),
         user_agent: spec.user_agent.clone(),
     };
-    sessions::insert(tx.conn()?, &new_session).await?;
+    let session = sessions::insert(tx.conn()?, &new_session).await?;
     let user = users::get(tx.conn()?, spec.user_id).await?;
     Ok(IssuedSession {
+        session_id: session.id,
         token: token.plaintext,
         expires_at: spec.expires_at,
         user,
@@ -245,22 +247,27 @@ pub async fn issue_session(tx: &mut WriteTx, spec: &SessionSpec) -> AppResult<Is
 }
 
 /// Ends the session the request came with (and any impersonation hanging off it).
+///
+/// Signing out while impersonating ends the admin's session too (the person at the keyboard
+/// asked to leave): the admin's own act, so audited as the admin's (SIGN_OUT on the admin,
+/// IMPERSONATION_STOPPED on the user, unmarked).
 pub async fn sign_out(app: &AppState, meta: &RequestMeta, viewer: &Viewer) -> AppResult<()> {
     let session_id = viewer.session_id;
-    // Signing out while impersonating ends the admin's session too: the person at the keyboard
-    // asked to leave.
-    let admin_session = viewer.impersonation.as_ref().map(|i| i.admin_session_id);
+    let impersonation = viewer.impersonation.clone();
+    let target = viewer.user_id;
     let record = RecordRef::new(
         AuditRecordType::User,
         viewer.impersonator_id().unwrap_or(viewer.user_id),
     );
     app.db
-        .write(viewer.audit_actor(meta), |tx| {
+        .write(viewer.own_actor(meta), |tx| {
             async move {
                 let now = tx.now();
                 sessions::revoke(tx.conn()?, session_id, now).await?;
-                if let Some(admin_session) = admin_session {
-                    sessions::revoke(tx.conn()?, admin_session, now).await?;
+                if let Some(impersonation) = impersonation {
+                    sessions::revoke(tx.conn()?, impersonation.admin_session_id, now).await?;
+                    tx.audit(super::impersonation::stopped_entry(target, &impersonation))
+                        .await?;
                 }
                 tx.audit(AuditEntry::new(AuditAction::SignOut, record))
                     .await?;
@@ -273,7 +280,7 @@ pub async fn sign_out(app: &AppState, meta: &RequestMeta, viewer: &Viewer) -> Ap
 
 /// Resolves a bearer token to the viewer, or UNAUTHENTICATED when the token is unknown, revoked,
 /// expired or idle, when its user is discarded, or when an impersonation's admin side no longer
-/// holds (admin signed out, discarded or demoted).
+/// holds (admin signed out, discarded or demoted) or its user has become an admin.
 pub async fn authenticate(app: &AppState, token: &str) -> AppResult<Viewer> {
     let now = app.clock.now();
     let idle = idle_limit(app);
@@ -290,6 +297,8 @@ pub async fn authenticate(app: &AppState, token: &str) -> AppResult<Viewer> {
     let mut to_touch = vec![session.id];
     let impersonation = match (session.impersonator_id, session.parent_session_id) {
         (None, None) => None,
+        // Never an admin through another admin's eyes (revoked on promotion; checked here too).
+        (Some(_), Some(_)) if user.role == Role::Admin => return Err(AppError::Unauthenticated),
         (Some(admin_id), Some(parent_id)) => {
             let parent = sessions::find(&mut conn, parent_id)
                 .await?
@@ -316,12 +325,30 @@ pub async fn authenticate(app: &AppState, token: &str) -> AppResult<Viewer> {
     if now - session.last_seen_at >= TOUCH_EVERY || to_touch.len() > 1 {
         sessions::touch(&mut conn, &to_touch, now).await?;
     }
-    let company_ids = memberships::company_ids_of(&mut conn, user.id).await?;
+    viewer_of(
+        &mut conn,
+        &user,
+        session.id,
+        session.expires_at,
+        impersonation,
+    )
+    .await
+}
+
+/// The viewer of a session of `user` (its memberships read now).
+pub async fn viewer_of(
+    conn: &mut DbConn,
+    user: &User,
+    session_id: SessionId,
+    session_expires_at: NaiveDateTime,
+    impersonation: Option<Impersonation>,
+) -> AppResult<Viewer> {
+    let company_ids = memberships::company_ids_of(conn, user.id).await?;
     Ok(Viewer {
         user_id: user.id,
         role: user.role,
-        session_id: session.id,
-        session_expires_at: session.expires_at,
+        session_id,
+        session_expires_at,
         company_ids,
         impersonation,
     })

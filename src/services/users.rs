@@ -21,14 +21,13 @@ use crate::db::models::{
     recovery_codes, sessions, teams, tokens, users,
 };
 use crate::domain::audit::{AuditEntry, RecordRef};
+use crate::domain::records::support_reason;
 use crate::domain::secrets::issue_token;
 use crate::domain::viewer::{RequestMeta, Viewer};
 use crate::domain::{AuditAction, AuditRecordType, CompanyId, Role, TeamId, UserId, UserStatus};
 use crate::error::{AppError, AppResult};
 use crate::mail::{self, MailMessage};
 use crate::services::accounts::{validate_email, validate_name};
-
-const MAX_REASON_CHARS: usize = 500;
 
 pub struct UserFilter {
     pub role: Option<Role>,
@@ -175,6 +174,9 @@ pub async fn create(
 ) -> AppResult<User> {
     let name = validate_name("name", &input.name)?;
     let email = validate_email("email", &input.email)?;
+    if input.role == Role::Admin {
+        viewer.require_admin()?;
+    }
     match viewer.role {
         Role::Admin => viewer.require_admin()?,
         Role::Supervisor => {
@@ -275,6 +277,10 @@ pub async fn update(
     viewer: &Viewer,
     input: UpdateUser,
 ) -> AppResult<User> {
+    if input.id != viewer.user_id {
+        // Editing others is admin-only: refused while impersonating before anything is looked up.
+        viewer.forbid_while_impersonating()?;
+    }
     let target = get(app, viewer, input.id).await?;
     let own = target.id == viewer.user_id;
     let name = input
@@ -316,13 +322,22 @@ pub async fn update(
         ..Default::default()
     };
     let id = target.id;
+    let was_admin = target.role == Role::Admin;
     app.db
         .write(viewer.audit_actor(meta), |tx| {
             async move {
                 let updated = users::update(tx, id, &changes, input.expected_version).await?;
+                let now = tx.now();
+                // Impersonation never involves two admins: a demoted admin's impersonations
+                // end, and so do impersonations of a user who becomes an admin.
+                if was_admin && updated.role != Role::Admin {
+                    sessions::revoke_impersonations_by(tx.conn()?, id, now).await?;
+                }
+                if !was_admin && updated.role == Role::Admin {
+                    sessions::revoke_impersonations_of(tx.conn()?, id, now).await?;
+                }
                 if email_changes {
                     // Links mailed to the old address must not work any more.
-                    let now = tx.now();
                     tokens::password_resets::void_all(tx.conn()?, id, now).await?;
                 }
                 Ok(updated)
@@ -506,19 +521,7 @@ pub async fn disable_two_factor(
     reason: &str,
 ) -> AppResult<User> {
     viewer.require_admin()?;
-    let reason = reason.trim();
-    if reason.is_empty() {
-        return Err(AppError::bad_input(
-            "reason",
-            "Give a reason (for example the support ticket).",
-        ));
-    }
-    if reason.chars().count() > MAX_REASON_CHARS {
-        return Err(AppError::bad_input(
-            "reason",
-            "The reason is too long (500 characters at most).",
-        ));
-    }
+    let reason = support_reason("reason", reason)?;
     if id == viewer.user_id {
         return Err(AppError::forbidden(
             "Ask another admin to turn off your two-factor authentication.",
@@ -530,7 +533,6 @@ pub async fn disable_two_factor(
             "Two-factor authentication is already off for this user.",
         ));
     }
-    let reason = reason.to_owned();
     app.db
         .write(viewer.audit_actor(meta), |tx| {
             async move {

@@ -56,6 +56,7 @@ use Outcome::{Count, Ok};
 const UNAUTH: Outcome = Outcome::Denied("UNAUTHENTICATED");
 const FORBIDDEN: Outcome = Outcome::Denied("FORBIDDEN");
 const NOT_FOUND: Outcome = Outcome::Denied("NOT_FOUND");
+const CONFLICT: Outcome = Outcome::Denied("CONFLICT");
 
 /// The records every operation works on.
 struct World {
@@ -349,6 +350,24 @@ fn rows() -> Vec<Row> {
                 })
             },
             expected: [UNAUTH, Ok, FORBIDDEN, FORBIDDEN, FORBIDDEN],
+        },
+        // ---- Impersonation (its guardrails while impersonating: tests/api/impersonation.rs).
+        Row {
+            operation: "becomeUser",
+            document: "mutation($input: BecomeUserInput!) { becomeUser(input: $input) { token } }",
+            setup: |app, w| {
+                Box::pin(async move {
+                    json!({ "input": { "userId": fresh_customer_of_a(app, w).await,
+                        "reason": "ticket 7: dashboard shows no calls" } })
+                })
+            },
+            expected: [UNAUTH, Ok, FORBIDDEN, FORBIDDEN, FORBIDDEN],
+        },
+        Row {
+            operation: "stopImpersonating (in one's own session)",
+            document: "mutation { stopImpersonating { token } }",
+            setup: |_, _| Box::pin(async { json!({}) }),
+            expected: [UNAUTH, CONFLICT, CONFLICT, CONFLICT, CONFLICT],
         },
         // ---- Organizations and companies.
         Row {

@@ -7,6 +7,7 @@ mod audit_write_path;
 mod authorization_matrix;
 mod console_operations;
 mod http_endpoint;
+mod impersonation;
 mod mail_outbox;
 mod onboarding;
 mod records_call_recordings;

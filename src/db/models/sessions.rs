@@ -138,3 +138,56 @@ pub async fn revoke_all_for_user(
     })?;
     Ok(count)
 }
+
+/// Ends the impersonations hanging off an admin session (one impersonation per admin session at
+/// a time).
+pub async fn revoke_children(
+    conn: &mut DbConn,
+    parent: SessionId,
+    now: NaiveDateTime,
+) -> AppResult<usize> {
+    let count = dispatch!(conn, |c| {
+        diesel::update(sessions::table.filter(sessions::parent_session_id.eq(parent)))
+            .filter(sessions::revoked_at.is_null())
+            .set(sessions::revoked_at.eq(now))
+            .execute(c)
+            .await
+    })?;
+    Ok(count)
+}
+
+/// Ends every impersonation `admin_id` runs (their own sessions stay).
+pub async fn revoke_impersonations_by(
+    conn: &mut DbConn,
+    admin_id: UserId,
+    now: NaiveDateTime,
+) -> AppResult<usize> {
+    let count = dispatch!(conn, |c| {
+        diesel::update(sessions::table.filter(sessions::impersonator_id.eq(admin_id)))
+            .filter(sessions::revoked_at.is_null())
+            .set(sessions::revoked_at.eq(now))
+            .execute(c)
+            .await
+    })?;
+    Ok(count)
+}
+
+/// Ends every impersonation of `user_id` (their own sessions stay).
+pub async fn revoke_impersonations_of(
+    conn: &mut DbConn,
+    user_id: UserId,
+    now: NaiveDateTime,
+) -> AppResult<usize> {
+    let count = dispatch!(conn, |c| {
+        diesel::update(
+            sessions::table
+                .filter(sessions::user_id.eq(user_id))
+                .filter(sessions::impersonator_id.is_not_null()),
+        )
+        .filter(sessions::revoked_at.is_null())
+        .set(sessions::revoked_at.eq(now))
+        .execute(c)
+        .await
+    })?;
+    Ok(count)
+}
