@@ -55,12 +55,15 @@ test('enroll 2FA, sign in with it, and an admin disables it with a reason', asyn
   await page.getByRole('button', { name: 'Turn on two-factor authentication' }).click();
 
   // Recovery codes, shown once.
-  const codes = await page.getByRole('list', { name: 'Recovery codes' }).locator('code').allTextContents();
+  const codeList = page.getByRole('list', { name: 'Recovery codes' });
+  await codeList.waitFor();
+  const codes = await codeList.locator('code').allTextContents();
   assert.ok(codes.length >= 8, 'recovery codes are shown');
   await screenshot(page, 'two-factor-2-recovery-codes');
   await page.getByRole('button', { name: 'I have saved my recovery codes' }).click();
   await page.getByText('Enabled', { exact: true }).waitFor();
   await page.reload();
+  await page.getByText('Enabled', { exact: true }).waitFor();
   assert.equal(await page.getByRole('list', { name: 'Recovery codes' }).count(), 0, 'not shown again');
   await signOut(page);
 
