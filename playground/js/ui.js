@@ -190,7 +190,10 @@ export function button(label, { kind = 'secondary', type = 'button', onClick = n
  */
 export function handleSubmit(form, action) {
   const alert = h('div', { class: 'form-alert', role: 'alert', hidden: true });
-  form.prepend(alert);
+  // Above the inputs, below the form's heading and introduction when it has them.
+  const firstInputs = [...form.children].find((c) => c.matches('.field, fieldset') || c.querySelector('.field'));
+  if (firstInputs) firstInputs.before(alert);
+  else form.prepend(alert);
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     alert.hidden = true;

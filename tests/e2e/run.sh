@@ -4,7 +4,8 @@
 # Builds the binary, starts it on a free port over a fresh SQLite database in a temp dir, with
 # SMTP_URL pointing at the SMTP server the stories run in their own process, creates the first
 # admin, runs the stories (node --test, one file at a time), and stops the server. Screenshots go
-# to tests/e2e/screenshots/. Any browser console error fails the story.
+# to tests/e2e/screenshots/. Any browser console error fails the story. Arguments, when given, are
+# the story files to run (e.g. `bash tests/e2e/run.sh stories/discard.test.mjs`); default: all.
 set -euo pipefail
 
 E2E_DIR="$(cd "$(dirname "$0")" && pwd)"
@@ -76,7 +77,8 @@ done
 
 log "stories"
 status=0
-node --test --test-concurrency=1 stories/*.test.mjs || status=$?
+if [ "$#" -gt 0 ]; then STORIES=("$@"); else STORIES=(stories/*.test.mjs); fi
+node --test --test-concurrency=1 "${STORIES[@]}" || status=$?
 if [ "$status" -ne 0 ]; then
   log "server log (last 60 lines)"
   tail -n 60 "$WORK/server.log" || true

@@ -21,13 +21,14 @@ export function render(container, { params }) {
       current && current.version !== p.currentVersion && button(`Restore version ${current.version}`, {
         kind: 'primary',
         onClick: async (e) => {
+          const btn = e.currentTarget; // unset once the handler awaits
           const ok = await confirmDialog({
             title: `Restore version ${current.version}?`,
             body: 'Restoring saves its text as a new version; nothing is lost.',
             confirmLabel: 'Restore',
           });
           if (ok === null) return;
-          await busy(e.currentTarget, async () => {
+          await busy(btn, async () => {
             const { restorePlaybookVersion } = await request('RestorePlaybookVersion', { input: { playbookId: p.id, version: current.version } });
             toast(`Version ${current.version} restored as version ${restorePlaybookVersion.currentVersion}.`);
             show(restorePlaybookVersion);

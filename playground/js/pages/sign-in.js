@@ -15,15 +15,17 @@ export function render(container, { query }) {
   container.append(card);
 
   const passwordStep = () => {
+    const noticeBox = notice && h('div', { class: 'alert alert-info', role: 'status', text: notice });
     const form = h('form', { class: 'form', novalidate: false },
       h('h1', { tabindex: '-1', text: 'Sign in' }),
       h('p', { class: 'muted', text: 'Use your portal account.' }),
-      notice && h('div', { class: 'alert alert-info', role: 'status', text: notice }),
+      noticeBox,
       field({ label: 'Email', name: 'email', type: 'email', required: true, autocomplete: 'username', autofocus: true }),
       field({ label: 'Password', name: 'password', type: 'password', required: true, autocomplete: 'current-password' }),
       button('Sign in', { kind: 'primary', type: 'submit', class: 'btn btn-primary btn-block' }),
       h('p', { class: 'auth-links' }, h('a', { href: '/forgot-password', text: 'Forgot your password?' })));
     handleSubmit(form, async ({ email, password }) => {
+      noticeBox?.remove(); // "Your session has ended" is old news once they sign in again
       try {
         await signIn({ email, password });
       } catch (error) {

@@ -8,30 +8,32 @@ import {
   ROLE_OPTIONS, badge, busy, button, card, confirmDialog, details, enumBadge, errorState, field,
   handleSubmit, loading, pageHeader, time, toast,
 } from '../ui.js';
-import { becomeWithReason, canBecome } from './users.js';
+import { becomeServed, becomeWithReason, canBecome } from './users.js';
 
 export const title = 'User';
 
 export function render(container, { params, viewer }) {
   const id = params.id;
+  let offerBecome = false;
   const show = (user) => {
     document.title = `${user.name} · Portal admin`;
-    replace(container, ...view(user, viewer, show));
+    replace(container, ...view(user, viewer, show, offerBecome));
   };
   container.append(loading('Loading user…'));
-  request('User', { id })
-    .then(({ user }) => {
+  Promise.all([request('User', { id }), becomeServed()])
+    .then(([{ user }, served]) => {
       if (!user) throw Object.assign(new Error('This user does not exist or is not visible to you.'), { code: 'NOT_FOUND' });
+      offerBecome = served;
       show(user);
     })
     .catch((error) => replace(container, pageHeader('User', { back: { href: '/users', label: 'Users' } }), errorState(error)));
 }
 
-function view(user, viewer, show) {
+function view(user, viewer, show, offerBecome) {
   const isAdmin = viewer.user.role === 'ADMIN';
   const isSelf = user.id === viewer.user.id;
   const actions = [];
-  if (canBecome(viewer, user)) {
+  if (canBecome(viewer, user, offerBecome)) {
     actions.push(button('Become', { onClick: (e) => becomeWithReason(user, e.currentTarget) }));
   }
   if (!isSelf && user.status === 'DISCARDED') {

@@ -2,7 +2,7 @@
 
 import { become, isImpersonating } from '../auth.js';
 import { h, replace } from '../dom.js';
-import { request } from '../graphql.js';
+import { isServed, request } from '../graphql.js';
 import { setQuery } from '../router.js';
 import {
   PAGE_SIZE, Pager, ROLE_OPTIONS, STATUS_OPTIONS, busy, confirmDialog, enumBadge, errorState,
@@ -11,11 +11,16 @@ import {
 
 export const title = 'Users';
 
-/** Whether `viewer` may Become `user` (the API decides in the end). */
-export function canBecome(viewer, user) {
-  return viewer.user.role === 'ADMIN' && !isImpersonating() && user.id !== viewer.user.id
+/**
+ * Whether to offer Become on `user` to `viewer` (the API decides in the end). `served`: whether
+ * the server offers becomeUser yet (see `becomeServed`); until then there is no button.
+ */
+export function canBecome(viewer, user, served) {
+  return served && viewer.user.role === 'ADMIN' && !isImpersonating() && user.id !== viewer.user.id
     && user.status !== 'DISCARDED';
 }
+
+export const becomeServed = () => isServed('BecomeUser');
 
 /** Asks for the reason, then becomes `user`. */
 export async function becomeWithReason(user, btn) {
@@ -58,7 +63,8 @@ export function render(container, { query, viewer }) {
     replace(results, loading('Loading users…'));
     try {
       const filter = Object.fromEntries(Object.entries(filters).filter(([, v]) => v !== ''));
-      const { users } = await request('Users', { filter, first: PAGE_SIZE, after });
+      const [{ users }, served] = await Promise.all([
+        request('Users', { filter, first: PAGE_SIZE, after }), becomeServed()]);
       const rows = users.edges.map((e) => e.node);
       replace(results,
         table([
@@ -69,10 +75,11 @@ export function render(container, { query, viewer }) {
           { label: 'Status', render: (u) => enumBadge(u.status) },
           { label: 'Companies and teams', render: membershipsCell },
           { label: 'Last sign-in', render: (u) => time(u.lastSignInAt) },
-          { label: 'Actions', class: 'cell-actions', render: (u) => canBecome(viewer, u)
+          rows.some((u) => canBecome(viewer, u, served)) && { label: 'Actions', class: 'cell-actions',
+            render: (u) => canBecome(viewer, u, served)
             && h('button', { class: 'btn btn-secondary btn-small', type: 'button',
               'aria-label': `Become ${u.name}`, onClick: (e) => becomeWithReason(u, e.currentTarget) }, 'Become') },
-        ], rows, { caption: 'Users', empty: 'No users match these filters.' }),
+        ].filter(Boolean), rows, { caption: 'Users', empty: 'No users match these filters.' }),
         pager.render(users, rows.length));
     } catch (error) {
       replace(results, errorState(error));

@@ -101,6 +101,17 @@ export async function apiSignIn({ email, password }) {
   return data.signIn.token;
 }
 
+/**
+ * The names of the operations the server serves to the console (those not staged in
+ * playground/operations/next/). Stories check the parts of a page that wait for API with it:
+ * the real thing once served, the "Coming with the next API release" panel until then.
+ */
+export async function servedOperations() {
+  const files = await fetch(`${env.baseUrl}/operations/index.json`).then((r) => r.json());
+  const texts = await Promise.all(files.map((file) => fetch(`${env.baseUrl}/${file}`).then((r) => r.text())));
+  return new Set(texts.flatMap((text) => [...text.matchAll(/^(?:query|mutation)\s+(\w+)/gm)].map((m) => m[1])));
+}
+
 // ------------------------------------------------------------------ mail
 
 /** A real SMTP server on E2E_SMTP_PORT; collects parsed messages. Close it in `after`. */

@@ -23,3 +23,20 @@ export function totp(secret, time = Date.now()) {
   const code = (hmac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000;
   return String(code).padStart(6, '0');
 }
+
+export const STEP_MS = 30_000;
+
+/**
+ * A code the portal accepts after step `usedStep`: it refuses a step it has already seen and
+ * allows one step of drift, so this is the current step's code, or the next step's while the
+ * current one is used up (waiting for the clock when even that is used). Resolves to
+ * { code, step }; pass `step` back as `usedStep` next time.
+ */
+export async function freshCode(secret, usedStep = -1) {
+  for (;;) {
+    const current = Math.floor(Date.now() / STEP_MS);
+    const step = Math.max(current, usedStep + 1);
+    if (step <= current + 1) return { code: totp(secret, step * STEP_MS), step };
+    await new Promise((resolve) => { setTimeout(resolve, (current + 1) * STEP_MS - Date.now() + 50); });
+  }
+}

@@ -1,14 +1,12 @@
-// Create user → the invitation mail arrives → accept → signed in; later signs in again.
-//
-// SKIPPED until the server serves createUser, acceptInvitation, users and companies (staged in
-// playground/operations/next/users.graphql and onboarding.graphql). Enable it when those files
-// move up to playground/operations/.
+// Create user (with a company membership) → the invitation mail arrives over SMTP → accept →
+// signed in; later signs in again. Also: an address already taken shows the API's message in
+// the form, the link works once, and the pages at phone width.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
-  apiSignIn, assertNoConsoleErrors, env, gql, launchBrowser, linkIn, openPage, screenshot, signIn,
-  signOut, startMailbox, uniqueEmail,
+  PHONE, apiSignIn, assertNoConsoleErrors, env, gql, launchBrowser, linkIn, openPage, screenshot,
+  signIn, signOut, startMailbox, uniqueEmail,
 } from '../lib/harness.mjs';
 
 let browser;
@@ -22,7 +20,7 @@ after(async () => {
   await mailbox?.close();
 });
 
-test.skip('an admin invites a user, who accepts and signs in (waits for createUser, acceptInvitation)', async () => {
+test('an admin invites a user into a company, who accepts and signs in', async () => {
   // A company to put the user in.
   const adminToken = await apiSignIn(env.admin);
   const { createOrganization } = await gql(
@@ -42,7 +40,7 @@ test.skip('an admin invites a user, who accepts and signs in (waits for createUs
   await admin.getByLabel('Email').fill(email);
   await admin.getByLabel('Role', { exact: true }).selectOption('SUPERVISOR');
   await admin.getByRole('button', { name: '+ Add company membership' }).click();
-  await admin.getByLabel('Company', { exact: true }).selectOption({ label: createCompany.name });
+  await admin.getByRole('combobox', { name: 'Company', exact: true }).selectOption({ label: createCompany.name });
   await admin.getByLabel('Role in company').selectOption('SUPERVISOR');
   await screenshot(admin, 'invitation-1-new-user');
   await admin.getByRole('button', { name: 'Create user and send invitation' }).click();
@@ -51,6 +49,17 @@ test.skip('an admin invites a user, who accepts and signs in (waits for createUs
   await admin.getByRole('heading', { level: 1, name: 'Grace Hopper' }).waitFor();
   await admin.getByText('Invited', { exact: true }).first().waitFor();
   await admin.getByRole('link', { name: createCompany.name }).first().waitFor();
+  await screenshot(admin, 'invitation-2-invited-user');
+
+  // The same address again: the API's message, in the form, and nothing else happens.
+  await admin.goto('/users/new');
+  await admin.getByLabel('Name').fill('Grace Again');
+  await admin.getByLabel('Email').fill(email);
+  await admin.getByRole('button', { name: 'Create user and send invitation' }).click();
+  const taken = admin.locator('.form-alert');
+  await taken.waitFor();
+  assert.match(await taken.textContent(), /email|address|already/i);
+  assert.equal(new URL(admin.url()).pathname, '/users/new', 'stays on the form');
 
   // The mail, with the link to PUBLIC_URL/accept-invitation?token=…
   const mail = await mailbox.waitFor(email);
@@ -62,7 +71,7 @@ test.skip('an admin invites a user, who accepts and signs in (waits for createUs
   await grace.getByRole('heading', { level: 1, name: 'Welcome to the portal' }).waitFor();
   await grace.getByLabel('New password').fill('grace has a long password');
   await grace.getByLabel('Confirm password').fill('grace has a long password');
-  await screenshot(grace, 'invitation-2-accept');
+  await screenshot(grace, 'invitation-3-accept');
   await grace.getByRole('button', { name: 'Create account and sign in' }).click();
   await grace.getByRole('heading', { level: 1, name: 'Users' }).waitFor();
   await grace.locator('.user-menu-toggle', { hasText: 'Grace Hopper' }).waitFor();
@@ -79,11 +88,29 @@ test.skip('an admin invites a user, who accepts and signs in (waits for createUs
   // Signing out and in again with the chosen password.
   await signOut(grace);
   await signIn(grace, { email, password: 'grace has a long password' });
-  await screenshot(grace, 'invitation-3-signed-in');
+  await grace.getByRole('row', { name: /Grace Hopper/ }).waitFor();
+  await screenshot(grace, 'invitation-4-signed-in');
 
-  // The admin sees the user active now.
-  await admin.reload();
-  await admin.getByText('Active', { exact: true }).first().waitFor();
+  // The admin sees the user active now, in the Users list with the company.
+  await admin.goto('/users');
+  await admin.getByLabel('Search').fill(email);
+  const row = admin.getByRole('row', { name: /Grace Hopper/ });
+  await row.getByText('Active', { exact: true }).waitFor();
+  await row.getByRole('link', { name: createCompany.name }).waitFor();
+  await screenshot(admin, 'invitation-5-users');
 
-  assertNoConsoleErrors(admin, grace, reuse);
+  // The same pages at phone width: the form, the list (rows become cards), the user.
+  const phone = await openPage(browser, { viewport: PHONE });
+  await signIn(phone, env.admin);
+  await phone.getByRole('row', { name: /Grace Hopper/ }).waitFor();
+  await screenshot(phone, 'invitation-6-phone-users');
+  await phone.goto('/users/new');
+  await phone.getByRole('button', { name: '+ Add company membership' }).click();
+  await phone.getByRole('combobox', { name: 'Company', exact: true }).selectOption({ label: createCompany.name });
+  await screenshot(phone, 'invitation-7-phone-new-user');
+  await phone.goto(await row.getByRole('link', { name: 'Grace Hopper' }).getAttribute('href'));
+  await phone.getByRole('heading', { level: 1, name: 'Grace Hopper' }).waitFor();
+  await screenshot(phone, 'invitation-8-phone-user');
+
+  assertNoConsoleErrors(admin, grace, reuse, phone);
 });
