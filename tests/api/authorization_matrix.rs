@@ -242,6 +242,32 @@ fn rows() -> Vec<Row> {
             setup: |_, w| Box::pin(async move { json!({ "id": w.playbook_a }) }),
             expected: [UNAUTH, Ok, Ok, NOT_FOUND, Ok],
         },
+        // ---- The audit trail: the log and its chain head are the engineers' (admins only);
+        // a record's History is visible with the record.
+        Row {
+            operation: "auditEvents",
+            document: "{ auditEvents(first: 5) { edges { cursor node { id action } } } }",
+            setup: |_, _| Box::pin(async { json!({}) }),
+            expected: [UNAUTH, Ok, FORBIDDEN, FORBIDDEN, FORBIDDEN],
+        },
+        Row {
+            operation: "auditChainHead",
+            document: "{ auditChainHead { lastEventId hash } }",
+            setup: |_, _| Box::pin(async { json!({}) }),
+            expected: [UNAUTH, Ok, FORBIDDEN, FORBIDDEN, FORBIDDEN],
+        },
+        Row {
+            operation: "company.history",
+            document: "query($id: ID!) { company(id: $id) { history(first: 5) { totalCount edges { node { action } } } } }",
+            setup: |_, w| Box::pin(async move { json!({ "id": w.company_a }) }),
+            expected: [UNAUTH, Ok, Ok, NOT_FOUND, Ok],
+        },
+        Row {
+            operation: "user.history",
+            document: "query($id: ID!) { user(id: $id) { history(first: 5) { totalCount } } }",
+            setup: |_, w| Box::pin(async move { json!({ "id": id(w.cast.customer_a.id) }) }),
+            expected: [UNAUTH, Ok, Ok, NOT_FOUND, Ok],
+        },
         // ---- User administration.
         Row {
             operation: "createUser (CUSTOMER into A)",
