@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use crate::app::AppState;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::db::Database;
 use crate::db::models::users;
 use crate::http::{BoundServer, shutdown_signal};
 use crate::services::accounts;
@@ -43,6 +44,40 @@ pub enum Command {
     },
     /// Print the GraphQL schema (SDL) the server serves.
     PrintSchema,
+    /// The audit trail: seal, verify, export.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Fill the database with N realistic audit events (benchmarks; never in production).
+    SeedAudit {
+        #[arg(long)]
+        events: u64,
+        /// Spread them over this many days up to now.
+        #[arg(long, default_value_t = 730)]
+        days: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Seal every committed event not sealed yet and print the chain head (what `serve` does
+    /// every `AUDIT_SEAL_INTERVAL_SECONDS`).
+    Seal,
+    /// Recompute the chain; exits non-zero naming the first event altered, deleted or inserted
+    /// behind the application's back.
+    Verify,
+    /// Stream events with their changes to standard output, oldest first.
+    Export {
+        /// From this time (inclusive): RFC 3339 or YYYY-MM-DD (UTC).
+        #[arg(long, value_parser = crate::services::audit_export::parse_time)]
+        since: chrono::NaiveDateTime,
+        /// Up to this time (exclusive).
+        #[arg(long, value_parser = crate::services::audit_export::parse_time)]
+        until: Option<chrono::NaiveDateTime>,
+        #[arg(long, value_enum, default_value = "ndjson")]
+        format: crate::services::audit_export::ExportFormat,
+    },
 }
 
 pub fn init_tracing(config: &Config) {
@@ -91,6 +126,76 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", crate::graphql::sdl());
             Ok(())
         }
+        Command::Audit { command } => {
+            init_tracing(&config);
+            crate::db::run_migrations(&config.database_url).await?;
+            let db = Database::connect(&config, Clock::system())?;
+            let result = audit(&db, command).await;
+            db.close();
+            result
+        }
+        Command::SeedAudit { events, days } => {
+            init_tracing(&config);
+            crate::db::run_migrations(&config.database_url).await?;
+            let db = Database::connect(&config, Clock::system())?;
+            let end = Clock::system().now();
+            let start = end - chrono::Duration::days(days.max(1));
+            let started = std::time::Instant::now();
+            crate::db::audit::seed::seed(&db, events, start, end, |done| {
+                eprintln!("{done} events seeded ({:.1?})", started.elapsed());
+            })
+            .await?;
+            db.close();
+            println!("{events} audit events seeded in {:.1?}", started.elapsed());
+            Ok(())
+        }
+    }
+}
+
+async fn audit(db: &Database, command: AuditCommand) -> anyhow::Result<()> {
+    use crate::db::audit::seal;
+    match command {
+        AuditCommand::Seal => {
+            let run = seal::seal_pending(db, std::time::Duration::from_secs(60)).await?;
+            println!("sealed {} event(s) in {} seal(s)", run.events, run.seals);
+            match run.head {
+                Some(head) => println!(
+                    "chain head: last event {} hash {} sealed {}",
+                    head.last_event_id,
+                    head.hash,
+                    head.sealed_at.and_utc().to_rfc3339()
+                ),
+                None => println!("chain head: none (no events yet)"),
+            }
+            Ok(())
+        }
+        AuditCommand::Verify => match seal::verify(db).await? {
+            Ok(verified) => {
+                let head = verified.head.as_ref().map_or_else(
+                    || "no seals yet".to_owned(),
+                    |h| format!("head: last event {} hash {}", h.last_event_id, h.hash),
+                );
+                println!(
+                    "ok: {} event(s) in {} seal(s) verified; {head}",
+                    verified.events, verified.seals
+                );
+                Ok(())
+            }
+            Err(tamper) => anyhow::bail!("audit chain broken: {tamper}"),
+        },
+        AuditCommand::Export {
+            since,
+            until,
+            format,
+        } => {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            let written =
+                crate::services::audit_export::export(db, since, until, format, &mut out).await?;
+            drop(out);
+            eprintln!("{written} event(s) exported");
+            Ok(())
+        }
     }
 }
 
@@ -106,10 +211,22 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let mail_worker = crate::mail::spawn_worker(app.clone(), async {
         let _ = mail_stopped.await;
     });
+    let (stop_sealer, sealer_stopped) = tokio::sync::oneshot::channel::<()>();
+    let sealer = crate::db::audit::seal::spawn_sealer(
+        app.db.clone(),
+        std::time::Duration::from_secs(app.config.audit_seal_interval_seconds.max(1)),
+        async {
+            let _ = sealer_stopped.await;
+        },
+    );
     let served = server.run(shutdown_signal()).await;
     // After the last request: mail those requests enqueued is in the outbox either way, and the
     // worker finishes the send in hand before the pool closes.
     let _ = stop_mail.send(());
+    let _ = stop_sealer.send(());
+    if let Err(err) = sealer.await {
+        tracing::error!(error = %err, "audit sealer ended abnormally");
+    }
     if let Err(err) = mail_worker.await {
         tracing::error!(error = %err, "mail worker ended abnormally");
     }

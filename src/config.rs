@@ -55,6 +55,15 @@ pub struct Config {
     #[arg(long, env = "MAIL_MAX_ATTEMPTS", default_value_t = 20, global = true)]
     pub mail_max_attempts: i32,
 
+    /// How often `serve` seals new audit events into the hash chain.
+    #[arg(
+        long,
+        env = "AUDIT_SEAL_INTERVAL_SECONDS",
+        default_value_t = 60,
+        global = true
+    )]
+    pub audit_seal_interval_seconds: u64,
+
     #[arg(
         long,
         env = "PORTAL_ENV",

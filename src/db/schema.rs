@@ -268,6 +268,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    audit_event_digests (event_id) {
+        event_id -> BigInt,
+        seal_id -> BigInt,
+        digest -> Text,
+    }
+}
+
 diesel::joinable!(companies -> organizations (organization_id));
 
 diesel::joinable!(teams -> companies (company_id));
@@ -319,4 +327,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_changes,
     audit_event_refs,
     audit_seals,
+    audit_event_digests,
 );

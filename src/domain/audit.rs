@@ -47,6 +47,15 @@ impl AuditValue {
         value.map_or(AuditValue::Null, |v| AuditValue::Text(v.to_string()))
     }
 
+    /// A timestamp, written as the API writes `DateTime`s (RFC 3339, UTC).
+    pub fn time(at: chrono::NaiveDateTime) -> Self {
+        AuditValue::Text(at.and_utc().to_rfc3339())
+    }
+
+    pub fn opt_time(at: Option<chrono::NaiveDateTime>) -> Self {
+        at.map_or(AuditValue::Null, Self::time)
+    }
+
     pub fn secret(value: Option<&str>) -> Self {
         AuditValue::Secret {
             fingerprint: value.map(str::to_owned),
@@ -135,6 +144,114 @@ impl AuditEntry {
     pub fn also_on(mut self, records: impl IntoIterator<Item = RecordRef>) -> Self {
         self.also_on.extend(records);
         self
+    }
+}
+
+/// Every field the trail records per record type, by the GraphQL field name clients see
+/// (secrets by the input name: `password`, `twoFactorSecret`). A filter `billing*` expands
+/// against this list, so each name an index lookup; a field written that is not listed here
+/// fails a debug assertion in the write path (tests catch a forgotten entry). A renamed field
+/// keeps its old name here as long as old rows carry it.
+pub const AUDITED_FIELDS: &[(AuditRecordType, &[&str])] = &[
+    (
+        AuditRecordType::User,
+        &[
+            "name",
+            "email",
+            "role",
+            "status",
+            "discardedAt",
+            "twoFactorEnabled",
+            "password",
+            "twoFactorSecret",
+        ],
+    ),
+    (
+        AuditRecordType::Organization,
+        &["name", "billingEmail", "status"],
+    ),
+    (
+        AuditRecordType::Company,
+        &[
+            "name",
+            "organization",
+            "billingEmail",
+            "billingRateCents",
+            "billingPlan",
+            "timezone",
+            "status",
+        ],
+    ),
+    (AuditRecordType::Team, &["name", "company"]),
+    (
+        AuditRecordType::CompanyMembership,
+        &["user", "company", "role"],
+    ),
+    (AuditRecordType::TeamMembership, &["user", "team"]),
+    (
+        AuditRecordType::InboundNumber,
+        &["number", "label", "active", "deactivatedAt", "company"],
+    ),
+    (
+        AuditRecordType::CallRecording,
+        &[
+            "company",
+            "inboundNumber",
+            "callerNumber",
+            "startedAt",
+            "durationSeconds",
+            "storageKey",
+            "notes",
+            "disposition",
+            "flagged",
+        ],
+    ),
+    (AuditRecordType::Playbook, &["currentVersion"]),
+];
+
+/// The audited fields of `record_type`.
+pub fn fields_of(record_type: AuditRecordType) -> &'static [&'static str] {
+    AUDITED_FIELDS
+        .iter()
+        .find(|(t, _)| *t == record_type)
+        .map_or(&[], |(_, fields)| fields)
+}
+
+/// A field filter: `billingRateCents` exactly, or `billing*` for every field starting so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldPattern {
+    Exact(String),
+    Prefix(String),
+}
+
+impl FieldPattern {
+    pub fn parse(pattern: &str) -> Self {
+        let pattern = pattern.trim();
+        match pattern.strip_suffix('*') {
+            Some(prefix) => FieldPattern::Prefix(prefix.to_owned()),
+            None => FieldPattern::Exact(pattern.to_owned()),
+        }
+    }
+
+    pub fn matches(&self, field: &str) -> bool {
+        match self {
+            FieldPattern::Exact(name) => field == name,
+            FieldPattern::Prefix(prefix) => field.starts_with(prefix.as_str()),
+        }
+    }
+
+    /// The `(record type, field)` pairs the pattern names, among `record_types` (all when
+    /// empty): each is one lookup in the `(record_type, field, occurred_at)` index.
+    pub fn expand(
+        &self,
+        record_type: Option<AuditRecordType>,
+    ) -> Vec<(AuditRecordType, &'static str)> {
+        AUDITED_FIELDS
+            .iter()
+            .filter(|(t, _)| record_type.is_none_or(|wanted| wanted == *t))
+            .flat_map(|(t, fields)| fields.iter().map(move |f| (*t, *f)))
+            .filter(|(_, field)| self.matches(field))
+            .collect()
     }
 }
 

@@ -1,5 +1,8 @@
 //! Call recordings: queries, mutations, the `CallRecording` type and its newest-first pages.
 
+use super::audit::AuditEvent;
+use crate::domain::AuditRecordType;
+use crate::domain::audit::RecordRef;
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result};
 use chrono::{DateTime, NaiveDateTime, Utc};
 
@@ -66,6 +69,17 @@ impl CallRecording {
     /// Increases with every audited change; send it back as `expectedVersion`.
     async fn version(&self) -> i32 {
         self.0.version
+    }
+
+    /// Changes to this recording, newest first.
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Page<AuditEvent>> {
+        let record = RecordRef::new(AuditRecordType::CallRecording, self.0.id);
+        super::audit::history(ctx, record, first, after).await
     }
 }
 

@@ -1,5 +1,8 @@
 //! Companies: queries, mutations and the `Company` type with its nested lists.
 
+use super::audit::AuditEvent;
+use crate::domain::AuditRecordType;
+use crate::domain::audit::RecordRef;
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result};
 use chrono::{DateTime, Utc};
 
@@ -123,6 +126,17 @@ impl Company {
         let viewer = ctx.request().viewer().await?;
         let rows = playbooks::of_company(ctx.app(), viewer, self.0.id).await?;
         Ok(rows.into_iter().map(Playbook).collect())
+    }
+
+    /// Changes to this company, with its membership changes (who was added or removed, role changes), newest first.
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Page<AuditEvent>> {
+        let record = RecordRef::new(AuditRecordType::Company, self.0.id);
+        super::audit::history(ctx, record, first, after).await
     }
 }
 

@@ -1,5 +1,9 @@
 //! Company and team memberships: the types and the mutations that add, change and remove them.
 
+use super::audit::AuditEvent;
+use super::connection::Page;
+use crate::domain::AuditRecordType;
+use crate::domain::audit::RecordRef;
 use async_graphql::{Context, ID, InputObject, Object, Result};
 use chrono::{DateTime, Utc};
 
@@ -43,6 +47,17 @@ impl CompanyMembership {
     async fn version(&self) -> i32 {
         self.0.version
     }
+
+    /// Changes to this membership (who, which company, role), newest first.
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Page<AuditEvent>> {
+        let record = RecordRef::new(AuditRecordType::CompanyMembership, self.0.id);
+        super::audit::history(ctx, record, first, after).await
+    }
 }
 
 pub struct TeamMembership(pub models::TeamMembership);
@@ -63,6 +78,17 @@ impl TeamMembership {
 
     async fn created_at(&self) -> DateTime<Utc> {
         utc(self.0.created_at)
+    }
+
+    /// Changes to this team membership, newest first.
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Page<AuditEvent>> {
+        let record = RecordRef::new(AuditRecordType::TeamMembership, self.0.id);
+        super::audit::history(ctx, record, first, after).await
     }
 }
 

@@ -5,6 +5,7 @@ use async_graphql::{EmptySubscription, MergedObject, Schema};
 use crate::config::Config;
 
 mod account;
+mod audit;
 mod call_recordings;
 mod companies;
 pub mod connection;
@@ -32,6 +33,7 @@ pub struct Query(
     inbound_numbers::InboundNumberQuery,
     call_recordings::CallRecordingQuery,
     playbooks::PlaybookQuery,
+    audit::AuditQuery,
 );
 
 #[derive(MergedObject, Default)]

@@ -1,5 +1,8 @@
 //! Organizations: queries, mutations and the `Organization` type.
 
+use super::audit::AuditEvent;
+use crate::domain::AuditRecordType;
+use crate::domain::audit::RecordRef;
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result};
 use chrono::{DateTime, Utc};
 
@@ -62,6 +65,17 @@ impl Organization {
         let (rows, total) =
             companies::page(ctx.app(), viewer, filter, after, request.fetch_limit()).await?;
         Ok(page(&request, rows, total, |c| c.id.to_string(), Company))
+    }
+
+    /// Changes to this organization, newest first.
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Page<AuditEvent>> {
+        let record = RecordRef::new(AuditRecordType::Organization, self.0.id);
+        super::audit::history(ctx, record, first, after).await
     }
 }
 

@@ -1,5 +1,9 @@
 //! Playbooks: queries, mutations, and the `Playbook` and `PlaybookVersion` types.
 
+use super::audit::AuditEvent;
+use super::connection::Page;
+use crate::domain::AuditRecordType;
+use crate::domain::audit::RecordRef;
 use async_graphql::{Context, ID, InputObject, Object, Result};
 use chrono::{DateTime, Utc};
 
@@ -53,6 +57,17 @@ impl Playbook {
         let viewer = ctx.request().viewer().await?;
         let row = playbooks::version(ctx.app(), viewer, &self.0, number).await?;
         Ok(row.map(PlaybookVersion))
+    }
+
+    /// Changes to this playbook (its current version number; the content lives in `versions`), newest first.
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Page<AuditEvent>> {
+        let record = RecordRef::new(AuditRecordType::Playbook, self.0.playbook.id);
+        super::audit::history(ctx, record, first, after).await
     }
 }
 

@@ -1,5 +1,9 @@
 //! Teams: queries, mutations and the `Team` type.
 
+use super::audit::AuditEvent;
+use super::connection::Page;
+use crate::domain::AuditRecordType;
+use crate::domain::audit::RecordRef;
 use async_graphql::{Context, ID, InputObject, Object, Result};
 
 use super::companies::Company;
@@ -36,6 +40,17 @@ impl Team {
     /// Increases with every audited change; send it back as `expectedVersion`.
     async fn version(&self) -> i32 {
         self.0.version
+    }
+
+    /// Changes to this team, newest first.
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Page<AuditEvent>> {
+        let record = RecordRef::new(AuditRecordType::Team, self.0.id);
+        super::audit::history(ctx, record, first, after).await
     }
 }
 

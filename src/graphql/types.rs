@@ -1,6 +1,10 @@
 //! GraphQL object types: thin wrappers over the database rows, resolving fields and nested
 //! lists through the services.
 
+use super::audit::AuditEvent;
+use super::connection::Page;
+use crate::domain::AuditRecordType;
+use crate::domain::audit::RecordRef;
 use async_graphql::dataloader::Loader;
 use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -110,6 +114,17 @@ impl User {
             .cloned()
             .map(CompanyMembership)
             .collect())
+    }
+
+    /// Changes to this user, with their memberships and security events (sign-ins, password and 2FA changes), newest first.
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Page<AuditEvent>> {
+        let record = RecordRef::new(AuditRecordType::User, self.0.id);
+        super::audit::history(ctx, record, first, after).await
     }
 }
 

@@ -4,6 +4,8 @@
 
 pub mod access;
 pub mod accounts;
+pub mod audit;
+pub mod audit_export;
 pub mod call_recordings;
 pub mod companies;
 pub mod impersonation;

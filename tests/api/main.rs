@@ -3,6 +3,9 @@
 
 mod common;
 
+mod audit_events_query;
+mod audit_history;
+mod audit_seal;
 mod audit_write_path;
 mod authorization_matrix;
 mod console_operations;

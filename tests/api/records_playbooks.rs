@@ -50,8 +50,12 @@ async fn every_save_is_a_version_and_one_audit_event(app: TestApp) {
     let record_id: i64 = id.parse().expect("id");
     let event = latest(&app, AuditRecordType::Playbook, record_id).await;
     assert_eq!(event.action(), AuditAction::Create);
-    assert_eq!(event.fields(), ["version"], "no content in the audit log");
-    assert_eq!(event.change("version"), (None, Some("1")));
+    assert_eq!(
+        event.fields(),
+        ["currentVersion"],
+        "no content in the audit log"
+    );
+    assert_eq!(event.change("currentVersion"), (None, Some("1")));
 
     let saved = app
         .gql(
@@ -68,7 +72,7 @@ async fn every_save_is_a_version_and_one_audit_event(app: TestApp) {
     assert_eq!(playbook["versions"][1]["body"], "Say hello.");
     let event = latest(&app, AuditRecordType::Playbook, record_id).await;
     assert_eq!(event.action(), AuditAction::Update);
-    assert_eq!(event.change("version"), (Some("1"), Some("2")));
+    assert_eq!(event.change("currentVersion"), (Some("1"), Some("2")));
     assert_eq!(event.changes.len(), 1);
 
     // The same content again: no version, no event.
@@ -113,7 +117,7 @@ async fn every_save_is_a_version_and_one_audit_event(app: TestApp) {
         cast.admin.id.to_string()
     );
     let event = latest(&app, AuditRecordType::Playbook, record_id).await;
-    assert_eq!(event.change("version"), (Some("2"), Some("3")));
+    assert_eq!(event.change("currentVersion"), (Some("2"), Some("3")));
     let no_such = app
         .gql(
             Some(&cast.admin_token),

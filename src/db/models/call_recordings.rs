@@ -40,10 +40,7 @@ impl Audited for CallRecording {
             ("company", AuditValue::text(self.company_id)),
             ("inboundNumber", AuditValue::opt(self.inbound_number_id)),
             ("callerNumber", AuditValue::text(&self.caller_number)),
-            (
-                "startedAt",
-                AuditValue::text(self.started_at.and_utc().to_rfc3339()),
-            ),
+            ("startedAt", AuditValue::time(self.started_at)),
             ("durationSeconds", AuditValue::text(self.duration_seconds)),
             ("storageKey", AuditValue::text(&self.storage_key)),
             ("notes", AuditValue::text(&self.notes)),

@@ -37,7 +37,7 @@ impl Audited for InboundNumber {
             ("number", AuditValue::text(&self.number)),
             ("label", AuditValue::text(&self.label)),
             ("active", AuditValue::text(self.active)),
-            ("deactivatedAt", AuditValue::opt(self.deactivated_at)),
+            ("deactivatedAt", AuditValue::opt_time(self.deactivated_at)),
             ("company", AuditValue::text(self.company_id)),
         ]
     }

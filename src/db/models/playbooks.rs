@@ -33,7 +33,7 @@ impl Audited for Playbook {
     }
 
     fn audit_fields(&self) -> Vec<(&'static str, AuditValue)> {
-        vec![("version", AuditValue::text(self.current_version))]
+        vec![("currentVersion", AuditValue::text(self.current_version))]
     }
 }
 

@@ -62,7 +62,7 @@ impl Audited for User {
             ("email", AuditValue::text(&self.email)),
             ("role", AuditValue::text(self.role)),
             ("status", AuditValue::text(self.status())),
-            ("discardedAt", AuditValue::opt(self.discarded_at)),
+            ("discardedAt", AuditValue::opt_time(self.discarded_at)),
             (
                 "twoFactorEnabled",
                 AuditValue::text(self.two_factor_enabled()),

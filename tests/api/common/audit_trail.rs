@@ -57,3 +57,36 @@ pub async fn latest(app: &TestApp, record_type: AuditRecordType, record_id: i64)
         .next()
         .expect("an audit event")
 }
+
+/// Writes one event through the audited write path, as `actor` (for impersonated events while
+/// becomeUser is built elsewhere, and for events at chosen times).
+pub async fn write_event(
+    app: &TestApp,
+    actor: portal_admin::domain::audit::AuditActor,
+    entry: portal_admin::domain::audit::AuditEntry,
+) -> portal_admin::domain::AuditEventId {
+    use scoped_futures::ScopedFutureExt;
+    app.app
+        .db
+        .write(actor, |tx| {
+            async move { tx.audit(entry).await }.scope_boxed()
+        })
+        .await
+        .expect("event written")
+}
+
+/// The actor of an admin acting as `user` (what an impersonated request writes).
+pub fn impersonated(
+    user: portal_admin::domain::UserId,
+    admin: portal_admin::domain::UserId,
+) -> portal_admin::domain::audit::AuditActor {
+    portal_admin::domain::audit::AuditActor {
+        actor_id: Some(user),
+        impersonator_id: Some(admin),
+        request_id: Some("req-impersonated".into()),
+        client_ip: None,
+    }
+}
+
+/// The fields the tests read of an `AuditEvent`.
+pub const EVENT_FIELDS: &str = "id occurredAt action recordType recordId viaImpersonation reason requestId actor { id name } impersonator { id name } changes { field before after redacted }";

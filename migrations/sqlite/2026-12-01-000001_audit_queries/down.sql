@@ -1,0 +1,11 @@
+DROP TABLE audit_event_digests;
+DROP INDEX audit_seals_last_event_key;
+DROP INDEX audit_events_record_time_idx;
+DROP INDEX audit_events_type_time_idx;
+DROP INDEX audit_events_action_time_idx;
+DROP INDEX audit_events_impersonated_time_idx;
+DROP INDEX audit_events_impersonator_time_idx;
+DROP INDEX audit_events_actor_time_idx;
+CREATE INDEX audit_events_actor_idx ON audit_events (actor_id, id);
+CREATE INDEX audit_events_impersonator_idx ON audit_events (impersonator_id, id) WHERE impersonator_id IS NOT NULL;
+CREATE INDEX audit_events_action_idx ON audit_events (action, id);
