@@ -55,7 +55,7 @@ function view(user, viewer, show, offerBecome) {
       h('div', { class: 'stack' },
         profileCard(user, show),
         membershipsCard(user),
-        historySection(async (after) => (await request('UserHistory', { id: user.id, after })).user.history)),
+        historySection(async (after) => (await request('UserHistory', { id: user.id, after })).user.history, { record: { type: 'USER', id: user.id } })),
       h('div', { class: 'stack' },
         card('Account',
           details([
