@@ -58,7 +58,7 @@ fn chunk_sql(conn: &DbConn, offset: u64, count: u64, start: NaiveDateTime, step:
             format!(
                 "to_timestamp(({start_micros} + g * {step})::double precision / 1000000)::timestamp"
             ),
-            "BEGIN;",
+            "BEGIN; SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0;",
             "COMMIT;",
         ),
         DbConn::Sqlite(_) => (
