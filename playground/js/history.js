@@ -18,25 +18,34 @@ export function marker(event) {
     icon('eye', { size: 13 }), label);
 }
 
-function value(text, redacted) {
-  if (redacted) return h('span', { class: 'change-value muted', text: 'hidden' });
+function value(text) {
   if (text === null || text === undefined || text === '') {
     return h('span', { class: 'change-value muted', text: 'empty' });
   }
   return h('span', { class: 'change-value', text });
 }
 
-export function changesList(changes) {
-  if (!changes?.length) return null;
-  return h('ul', { class: 'changes' }, changes.map((c) => h('li', {},
-    h('code', { class: 'change-field', text: c.field }),
-    c.redacted ? h('span', { class: 'muted', text: 'changed (secret, value not recorded)' }) : [
-    value(c.before, c.redacted),
-    h('span', { class: 'change-arrow', 'aria-label': 'changed to', text: '→' }),
-    value(c.after, c.redacted)])));
+/** Whether `field` matches an audit field filter: exact, or a prefix ending in `*`. */
+export function fieldMatches(filter, field) {
+  return filter.endsWith('*') ? field.startsWith(filter.slice(0, -1)) : field === filter;
 }
 
-export function eventItem(event, { showRecord = false } = {}) {
+/** The changed fields; with `field` (a filter), only those it matches, and how many others. */
+export function changesList(all, field = null) {
+  if (!all?.length) return null;
+  const changes = field ? all.filter((c) => fieldMatches(field, c.field)) : all;
+  const others = all.length - changes.length;
+  return h('ul', { class: 'changes' },
+    changes.map((c) => h('li', {},
+      h('code', { class: 'change-field', text: c.field }),
+      c.redacted ? h('span', { class: 'muted', text: 'changed (secret, value not recorded)' }) : [
+        value(c.before),
+        h('span', { class: 'change-arrow', 'aria-label': 'changed to', text: '→' }),
+        value(c.after)])),
+    others > 0 && h('li', { class: 'muted small', text: `and ${others} other field${others === 1 ? '' : 's'}` }));
+}
+
+export function eventItem(event, { showRecord = false, field = null } = {}) {
   return h('li', { class: 'event' },
     h('div', { class: 'event-head' },
       h('span', { class: 'event-action', text: humanize(event.action) }),
@@ -45,7 +54,7 @@ export function eventItem(event, { showRecord = false } = {}) {
       marker(event),
       h('span', { class: 'event-time muted' }, time(event.occurredAt))),
     event.reason && h('p', { class: 'event-reason' }, h('span', { class: 'muted', text: 'Reason: ' }), event.reason),
-    changesList(event.changes));
+    changesList(event.changes, field));
 }
 
 const RECORD_PAGES = {
@@ -62,9 +71,12 @@ export function recordLink(event) {
 
 /**
  * A History card. `loadPage(after)` resolves to an AuditEventConnection; "Show older" appends
- * the next page.
+ * the next page. `record: { type, id }` is the record whose History it is.
  */
-export function historySection(loadPage, { title = 'History' } = {}) {
+export function historySection(loadPage, { title = 'History', record = null } = {}) {
+  // A record's History also holds events of related records (a user's memberships): those name
+  // their record.
+  const other = (event) => !record || event.recordType !== record.type || event.recordId !== record.id;
   const list = h('ol', { class: 'events' });
   const footer = h('div', { class: 'events-footer' });
   const body = h('div', {}, loading('Loading history…'));
@@ -72,7 +84,7 @@ export function historySection(loadPage, { title = 'History' } = {}) {
     try {
       const connection = await loadPage(after);
       if (!after) replace(body, connection.edges.length ? list : h('p', { class: 'muted', text: 'No changes recorded yet.' }), footer);
-      connection.edges.forEach(({ node }) => list.append(eventItem(node)));
+      connection.edges.forEach(({ node }) => list.append(eventItem(node, { showRecord: other(node) })));
       replace(footer, connection.pageInfo.hasNextPage && button('Show older changes', {
         onClick: () => load(connection.pageInfo.endCursor),
       }));

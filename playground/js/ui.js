@@ -319,7 +319,7 @@ export function table(columns, rows, { caption = null, empty = 'Nothing here yet
 
 /**
  * Cursor paging (Relay). Keeps the cursors of earlier pages so "Previous" works; `onPage(after)`
- * loads a page.
+ * loads a page. Shows "of N" when the connection was asked for its totalCount.
  */
 export class Pager {
   constructor(onPage) {
@@ -345,7 +345,7 @@ export class Pager {
       onClick: () => { this.stack.push(this.after); this.after = pageInfo.endCursor; this.onPage(this.after); },
     });
     return h('nav', { class: 'pager', 'aria-label': 'Pages' },
-      h('span', { class: 'muted', text: `${first}–${last} of ${totalCount}` }),
+      h('span', { class: 'muted', text: totalCount === undefined ? `${first}–${last}` : `${first}–${last} of ${totalCount}` }),
       h('div', { class: 'pager-buttons' }, prev, next));
   }
 }

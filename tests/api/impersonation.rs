@@ -897,7 +897,7 @@ async fn account_security_and_admin_powers_are_out_of_reach(app: TestApp) {
     assert!(works(&app, &acting).await);
 }
 
-/// The console's own operations (`playground/operations/next/impersonation.graphql`, with the
+/// The console's own operations (`playground/operations/impersonation.graphql`, with the
 /// `ViewerFields` fragment of `session.graphql`), sent by name as the console sends them.
 async fn console_operation(app: &TestApp, token: &str, operation: &str, variables: Value) -> Value {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("playground/operations");
@@ -907,7 +907,7 @@ async fn console_operation(app: &TestApp, token: &str, operation: &str, variable
     let document = format!(
         "{}\n{}",
         read(&dir.join("session.graphql")),
-        read(&dir.join("next/impersonation.graphql"))
+        read(&dir.join("impersonation.graphql"))
     );
     let response = app
         .http

@@ -4,6 +4,7 @@
 import { loadViewer } from '../auth.js';
 import { h, replace } from '../dom.js';
 import { request } from '../graphql.js';
+import { navigate } from '../router.js';
 import { qrSvg } from '../qr.js';
 import {
   badge, button, card, details, enumBadge, field, handleSubmit, pageHeader, toast, whenServed,
@@ -14,18 +15,35 @@ export const title = 'My account';
 
 export function render(container, { viewer }) {
   const { user } = viewer;
+  // Password, email and 2FA are the user's own security: the API refuses them to an admin who
+  // impersonates (FORBIDDEN_WHILE_IMPERSONATING), so they are not offered then.
+  const security = viewer.impersonation
+    ? [card('Password and two-factor authentication',
+      h('p', { class: 'muted', text: `${user.name}'s password, email and two-factor authentication cannot be changed while impersonating.` }))]
+    : [passwordCard(), twoFactorCard(user)];
   container.append(
     pageHeader('My account', { subtitle: 'Your profile, password and two-factor authentication.' }),
     h('div', { class: 'grid-main' },
-      h('div', { class: 'stack' },
-        passwordCard(),
-        twoFactorCard(user)),
-      h('div', { class: 'stack' },
-        card('Profile', details([
-          ['Name', user.name],
-          ['Email', user.email],
-          ['Role', enumBadge(user.role)],
-        ])))));
+      h('div', { class: 'stack' }, security),
+      h('div', { class: 'stack' }, profileCard(user))));
+}
+
+/** The name is editable (also while impersonating, as the user's own change); the rest is shown. */
+function profileCard(user) {
+  const form = h('form', { class: 'form' },
+    field({ label: 'Name', name: 'name', value: user.name, required: true, autocomplete: 'name' }),
+    h('div', { class: 'form-actions' }, button('Save name', { kind: 'primary', type: 'submit' })));
+  handleSubmit(form, async ({ name }) => {
+    if (name.trim() === user.name) { toast('Nothing to save.', 'info'); return; }
+    await request('UpdateUser', { input: { id: user.id, name: name.trim() } });
+    await loadViewer({ refresh: true });
+    toast('Name saved.');
+    await navigate('/account', { replace: true }); // the shell shows the new name
+  });
+  return card('Profile', form, details([
+    ['Email', user.email],
+    ['Role', enumBadge(user.role)],
+  ]));
 }
 
 function passwordCard() {

@@ -48,7 +48,7 @@ export function render(container, { query }) {
       const events = auditEvents.edges.map((e) => e.node);
       replace(results,
         events.length
-          ? h('ol', { class: 'events events-log' }, events.map((e) => eventItem(e, { showRecord: true })))
+          ? h('ol', { class: 'events events-log' }, events.map((e) => eventItem(e, { showRecord: true, field: filter.field })))
           : emptyState('No audit events match these filters.'),
         pager.render(auditEvents, events.length));
     } catch (error) {

@@ -35,7 +35,7 @@ export function render(container, { params }) {
       h('div', { class: 'grid-main' },
         h('div', { class: 'stack' },
           card('After the call', form),
-          historySection(async (after) => (await request('CallRecordingHistory', { id: r.id, after })).callRecording.history)),
+          historySection(async (after) => (await request('CallRecordingHistory', { id: r.id, after })).callRecording.history, { record: { type: 'CALL_RECORDING', id: r.id } })),
         h('div', { class: 'stack' },
           card('Details', details([
             ['Company', h('a', { href: back.href, text: r.company.name })],

@@ -27,7 +27,9 @@ export function render(container, { params, viewer }) {
 }
 
 function view(company, viewer, reload) {
-  const canManage = ['ADMIN', 'SUPERVISOR'].includes(viewer.user.role);
+  // Inbound numbers and billing are admin-only in the API (and refused while impersonating,
+  // when the viewer's role is the user's): only admins are offered them.
+  const isAdmin = viewer.user.role === 'ADMIN';
   return [
     pageHeader(company.name, {
       subtitle: h('span', { class: 'header-badges' },
@@ -46,9 +48,9 @@ function view(company, viewer, reload) {
             { label: 'Status', render: (m) => enumBadge(m.user.status) },
             { label: 'Member since', render: (m) => time(m.createdAt) },
           ], company.members.edges.map((e) => e.node), { caption: 'Members', empty: 'No members yet.' })),
-        numbersCard(company, canManage, reload),
+        numbersCard(company, isAdmin, reload),
         recordingsCard(company),
-        historySection(async (after) => (await request('CompanyHistory', { id: company.id, after })).company.history)),
+        historySection(async (after) => (await request('CompanyHistory', { id: company.id, after })).company.history, { record: { type: 'COMPANY', id: company.id } })),
       h('div', { class: 'stack' },
         card('Billing',
           details([
@@ -58,7 +60,8 @@ function view(company, viewer, reload) {
             ['Time zone', company.timezone],
             ['Created', time(company.createdAt)],
             ['Updated', time(company.updatedAt)],
-          ])),
+          ]),
+          isAdmin && billingForm(company, reload)),
         card('Teams', company.teams.length
           ? h('ul', { class: 'list' }, company.teams.map((t) => h('li', { class: 'list-row' },
             h('span', { text: t.name }), h('span', { class: 'muted small', text: `${t.members.length} member${t.members.length === 1 ? '' : 's'}` }))))
@@ -69,6 +72,26 @@ function view(company, viewer, reload) {
             h('span', { class: 'muted small', text: `v${p.currentVersion} · ` }, time(p.updatedAt)))))
           : h('p', { class: 'muted', text: 'No playbooks.' })))),
   ];
+}
+
+function billingForm(company, reload) {
+  const form = h('form', { class: 'form' },
+    field({ label: 'Billing email', name: 'billingEmail', type: 'email', value: company.billingEmail ?? '' }),
+    field({ label: 'Plan', name: 'billingPlan', value: company.billingPlan ?? '' }),
+    field({ label: 'Rate (USD)', name: 'billingRateCents', type: 'number', value: (company.billingRateCents / 100).toFixed(2),
+      required: true, inputmode: 'decimal' }),
+    h('div', { class: 'form-actions' }, button('Save billing', { kind: 'primary', type: 'submit' })));
+  form.querySelector('[name=billingRateCents]').setAttribute('step', '0.01');
+  form.querySelector('[name=billingRateCents]').setAttribute('min', '0');
+  handleSubmit(form, async ({ billingEmail, billingPlan, billingRateCents }) => {
+    await request('UpdateCompany', { input: {
+      id: company.id, expectedVersion: company.version, billingEmail: billingEmail.trim() || null,
+      billingPlan: billingPlan.trim() || null, billingRateCents: Math.round(Number(billingRateCents) * 100),
+    } });
+    toast('Billing saved.');
+    reload();
+  });
+  return h('details', { class: 'edit-details' }, h('summary', { text: 'Edit billing' }), form);
 }
 
 function numbersCard(company, canManage, reload) {
@@ -118,7 +141,8 @@ function showNumberHistory(number) {
   const dialog = h('dialog', { class: 'dialog dialog-wide', 'aria-label': `History of ${number.number}` },
     h('div', { class: 'dialog-body' },
       h('h2', { text: `History of ${number.number}` }),
-      historySection(async (after) => (await request('InboundNumberHistory', { id: number.id, after })).inboundNumber.history, { title: '' }),
+      historySection(async (after) => (await request('InboundNumberHistory', { id: number.id, after })).inboundNumber.history, {
+        title: '', record: { type: 'INBOUND_NUMBER', id: number.id } }),
       h('div', { class: 'dialog-actions' }, close)));
   close.addEventListener('click', () => dialog.close());
   dialog.addEventListener('close', () => dialog.remove());

@@ -23,7 +23,7 @@ export function render(container, { params }) {
                 { label: 'Plan', render: (c) => c.billingPlan },
                 { label: 'Status', render: (c) => enumBadge(c.status) },
               ], o.companies.edges.map((e) => e.node), { caption: 'Companies', empty: 'No companies yet.' })),
-            historySection(async (after) => (await request('OrganizationHistory', { id: o.id, after })).organization.history)),
+            historySection(async (after) => (await request('OrganizationHistory', { id: o.id, after })).organization.history, { record: { type: 'ORGANIZATION', id: o.id } })),
           h('div', { class: 'stack' },
             card('Details', details([
               ['Billing email', o.billingEmail],

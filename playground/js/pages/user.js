@@ -36,9 +36,11 @@ function view(user, viewer, show, offerBecome) {
   if (canBecome(viewer, user, offerBecome)) {
     actions.push(button('Become', { onClick: (e) => becomeWithReason(user, e.currentTarget) }));
   }
-  if (!isSelf && user.status === 'DISCARDED') {
+  // What the API allows: admins edit, discard and secure others; anyone renames themself; a
+  // company's supervisors re-send its invitations.
+  if (isAdmin && !isSelf && user.status === 'DISCARDED') {
     actions.push(button('Undiscard', { onClick: (e) => undiscard(user, e.currentTarget, show) }));
-  } else if (!isSelf) {
+  } else if (isAdmin && !isSelf) {
     actions.push(button('Discard', { kind: 'danger', onClick: (e) => discard(user, e.currentTarget, show) }));
   }
 
@@ -53,9 +55,10 @@ function view(user, viewer, show, offerBecome) {
       'This account is discarded since ', time(user.discardedAt), '. The user cannot sign in; the record is kept for audit. Undiscard restores access.'),
     h('div', { class: 'grid-main' },
       h('div', { class: 'stack' },
-        profileCard(user, show),
+        isAdmin || isSelf ? profileCard(user, show, { isSelf }) : card('Profile', details([
+          ['Name', user.name], ['Email', user.email], ['Role', enumBadge(user.role)]])),
         membershipsCard(user),
-        historySection(async (after) => (await request('UserHistory', { id: user.id, after })).user.history)),
+        historySection(async (after) => (await request('UserHistory', { id: user.id, after })).user.history, { record: { type: 'USER', id: user.id } })),
       h('div', { class: 'stack' },
         card('Account',
           details([
@@ -64,18 +67,19 @@ function view(user, viewer, show, offerBecome) {
             ['Created', time(user.createdAt)],
             ['Two-factor', user.twoFactorEnabled ? 'Enabled' : 'Not enabled'],
           ])),
-        (isAdmin || viewer.user.role === 'SUPERVISOR') && accessCard(user, show))),
+        (isAdmin || viewer.user.role === 'SUPERVISOR') && accessCard(user, show, isAdmin))),
   ];
 }
 
-function profileCard(user, show) {
+/** Admins edit name, email and role; on your own page only your name (nobody changes their own role). */
+function profileCard(user, show, { isSelf }) {
   const form = h('form', { class: 'form' },
     field({ label: 'Name', name: 'name', value: user.name, required: true, autocomplete: 'off' }),
-    field({ label: 'Email', name: 'email', type: 'email', value: user.email, required: true, autocomplete: 'off' }),
-    field({ label: 'Role', name: 'role', type: 'select', value: user.role, options: ROLE_OPTIONS,
+    !isSelf && field({ label: 'Email', name: 'email', type: 'email', value: user.email, required: true, autocomplete: 'off' }),
+    !isSelf && field({ label: 'Role', name: 'role', type: 'select', value: user.role, options: ROLE_OPTIONS,
       hint: 'Role changes have wide implications: they change what this person can see and do.' }),
     h('div', { class: 'form-actions' }, button('Save changes', { kind: 'primary', type: 'submit' })));
-  handleSubmit(form, async ({ name, email, role }) => {
+  handleSubmit(form, async ({ name, email = user.email, role = user.role }) => {
     const input = { id: user.id, expectedVersion: user.version };
     if (name.trim() !== user.name) input.name = name.trim();
     if (email.trim() !== user.email) input.email = email.trim();
@@ -108,7 +112,7 @@ function membershipsCard(user) {
     })));
 }
 
-function accessCard(user, show) {
+function accessCard(user, show, isAdmin) {
   const rows = [];
   if (user.status === 'INVITED') {
     rows.push(actionRow('Invitation', 'Send the invitation email again, with a fresh link.',
@@ -118,14 +122,14 @@ function accessCard(user, show) {
         show(resendInvitation);
       }) })));
   }
-  if (user.status === 'ACTIVE') {
+  if (isAdmin && user.status === 'ACTIVE') {
     rows.push(actionRow('Password', 'Email the user a link to choose a new password.',
       button('Send password reset', { onClick: (e) => busy(e.currentTarget, async () => {
         await request('SendPasswordReset', { userId: user.id });
         toast(`Password reset link sent to ${user.email}.`);
       }) })));
   }
-  if (user.twoFactorEnabled) {
+  if (isAdmin && user.twoFactorEnabled) {
     rows.push(actionRow('Two-factor authentication', 'For a user who is locked out and has lost their recovery codes.',
       button('Disable 2FA', { kind: 'danger', onClick: (e) => disableTwoFactor(user, e.currentTarget, show) })));
   }

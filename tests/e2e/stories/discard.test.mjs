@@ -1,12 +1,12 @@
 // Discard → a page the user has open loses access on its next action; Undiscard restores it.
 // The confirmation comes first (Escape cancels it, from the keyboard); the user page's History
-// records both once the audit trail is served.
+// records both.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
   PHONE, apiSignIn, assertNoConsoleErrors, createActiveUser, env, gql, launchBrowser, openPage,
-  screenshot, servedOperations, signIn, startMailbox,
+  screenshot, signIn, startMailbox,
 } from '../lib/harness.mjs';
 
 let browser;
@@ -77,15 +77,17 @@ test('a discarded user loses access on their next action, and undiscard restores
   assert.equal(await admin.getByText('This account is discarded').count(), 0);
   await signIn(bobPage, bob);
 
-  // The History records both (once the audit trail is served; until then the section says so).
+  // The History records both, as the admin's direct acts, newest first.
   await admin.reload();
   await admin.getByRole('heading', { level: 1, name: bob.name }).waitFor();
   const history = admin.locator('.card', { has: admin.getByRole('heading', { name: 'History' }) });
-  if ((await servedOperations()).has('UserHistory')) {
-    await history.locator('.event', { hasText: 'Discard' }).first().waitFor();
-    await history.locator('.event', { hasText: 'Undiscard' }).first().waitFor();
-  } else {
-    await history.getByText('Coming with the next API release').waitFor();
+  await history.locator('.event', { hasText: 'Undiscard' }).first().waitFor();
+  const actions = await history.locator('.event-action').allTextContents();
+  assert.ok(actions.indexOf('Undiscard') < actions.indexOf('Discard'), `newest first: ${actions}`);
+  for (const action of ['Discard', 'Undiscard']) {
+    const text = await history.locator('.event').filter({ has: admin.locator('.event-action', { hasText: new RegExp(`^${action}$`) }) })
+      .first().textContent();
+    assert.match(text, new RegExp(`by ${env.admin.name}\\s*Direct`), `${action}: ${text}`);
   }
   await screenshot(admin, 'discard-4-restored');
 
