@@ -5,10 +5,11 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
+use super::models::CompanyScope;
 use super::schema::{audit_changes, audit_event_refs, audit_events};
 use super::{DbConn, dispatch};
 use crate::domain::audit::{AuditActor, AuditEntry};
-use crate::domain::{AuditAction, AuditEventId, AuditRecordType, CompanyId, UserId};
+use crate::domain::{AuditAction, AuditEventId, AuditRecordType, UserId};
 use crate::error::AppResult;
 
 #[derive(Insertable)]
@@ -201,14 +202,6 @@ pub async fn changes_of(
     Ok(rows)
 }
 
-/// Whose eyes read a History: everything (admins), or only the events that show on no company
-/// outside the viewer's (a user's History then leaves out their memberships elsewhere).
-#[derive(Debug, Clone, Copy)]
-pub enum HistoryScope<'a> {
-    All,
-    Companies(&'a [CompanyId]),
-}
-
 /// A record's History: events about it or showing on it, newest first, `limit` of them before
 /// the keyset cursor `before` (an event id). Served by the primary key of `audit_event_refs`
 /// (record_type, record_id, event_id), read backwards.
@@ -221,7 +214,7 @@ pub async fn history(
 ) -> AppResult<Vec<AuditEvent>> {
     history_page(
         conn,
-        HistoryScope::All,
+        CompanyScope::All,
         record_type,
         record_id,
         before,
@@ -230,10 +223,12 @@ pub async fn history(
     .await
 }
 
-/// The events of a History as `scope` may see it; see [`history`].
+/// The events of a History as `scope` may see it; see [`history`]. With
+/// `CompanyScope::Only`, events that also show on a company outside those are left out (a
+/// user's History then does not reveal their memberships elsewhere).
 pub async fn history_page(
     conn: &mut DbConn,
-    scope: HistoryScope<'_>,
+    scope: CompanyScope<'_>,
     record_type: AuditRecordType,
     record_id: i64,
     before: Option<AuditEventId>,
@@ -242,7 +237,7 @@ pub async fn history_page(
     let before = before.unwrap_or(AuditEventId(i64::MAX));
     let other = diesel::alias!(audit_event_refs as other_refs);
     let rows = match scope {
-        HistoryScope::All => dispatch!(conn, |c| {
+        CompanyScope::All => dispatch!(conn, |c| {
             audit_event_refs::table
                 .inner_join(audit_events::table)
                 .filter(audit_event_refs::record_type.eq(record_type))
@@ -254,7 +249,7 @@ pub async fn history_page(
                 .load(c)
                 .await
         })?,
-        HistoryScope::Companies(companies) => dispatch!(conn, |c| {
+        CompanyScope::Only(companies) => dispatch!(conn, |c| {
             audit_event_refs::table
                 .inner_join(audit_events::table)
                 .left_join(
@@ -285,13 +280,13 @@ pub async fn history_page(
 /// How many events a History shows to `scope`.
 pub async fn history_count(
     conn: &mut DbConn,
-    scope: HistoryScope<'_>,
+    scope: CompanyScope<'_>,
     record_type: AuditRecordType,
     record_id: i64,
 ) -> AppResult<i64> {
     let other = diesel::alias!(audit_event_refs as other_refs);
     let count = match scope {
-        HistoryScope::All => dispatch!(conn, |c| {
+        CompanyScope::All => dispatch!(conn, |c| {
             audit_event_refs::table
                 .filter(audit_event_refs::record_type.eq(record_type))
                 .filter(audit_event_refs::record_id.eq(record_id))
@@ -299,7 +294,7 @@ pub async fn history_count(
                 .get_result(c)
                 .await
         })?,
-        HistoryScope::Companies(companies) => dispatch!(conn, |c| {
+        CompanyScope::Only(companies) => dispatch!(conn, |c| {
             audit_event_refs::table
                 .left_join(
                     other.on(other

@@ -211,6 +211,8 @@ impl AuditQuery {
         after: Option<String>,
     ) -> Result<Page<AuditEvent>> {
         let viewer = ctx.request().viewer().await?;
+        // Before the input is read, so non-admins learn nothing from its validation; the
+        // service checks again, as every service does.
         viewer.require_admin()?;
         let request = PageRequest::new(first, after)?;
         let after = request

@@ -18,7 +18,7 @@ use chrono::NaiveDateTime;
 use crate::app::AppState;
 use crate::db::DbConn;
 use crate::db::audit::seal::{self, Seal};
-use crate::db::audit::{self, AuditChange, AuditEvent, EventFilter, EventKey, HistoryScope};
+use crate::db::audit::{self, AuditChange, AuditEvent, EventFilter, EventKey};
 use crate::db::models::users;
 use crate::domain::audit::{FieldPattern, RecordRef};
 use crate::domain::viewer::Viewer;
@@ -113,11 +113,7 @@ pub async fn history(
     limit: i64,
     with_total: bool,
 ) -> AppResult<(Vec<EventView>, i64)> {
-    let scope = if viewer.is_admin() {
-        HistoryScope::All
-    } else {
-        HistoryScope::Companies(&viewer.company_ids)
-    };
+    let scope = super::access::company_scope(viewer);
     let mut conn = app.db.conn().await?;
     let events = audit::history_page(
         &mut conn,

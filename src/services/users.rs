@@ -174,6 +174,8 @@ pub async fn create(
 ) -> AppResult<User> {
     let name = validate_name("name", &input.name)?;
     let email = validate_email("email", &input.email)?;
+    // Creating an admin is an admin-only operation whoever asks: while impersonating it answers
+    // FORBIDDEN_WHILE_IMPERSONATING, before the supervisor rules below could answer FORBIDDEN.
     if input.role == Role::Admin {
         viewer.require_admin()?;
     }

@@ -94,18 +94,23 @@ pub async fn touch(conn: &mut DbConn, ids: &[SessionId], now: NaiveDateTime) -> 
     Ok(())
 }
 
+/// Revokes the live sessions matching `$filter` at `$now`; evaluates to how many.
+macro_rules! revoke_live {
+    ($conn:expr, $now:expr, $filter:expr) => {
+        dispatch!($conn, |c| {
+            diesel::update(sessions::table.filter($filter))
+                .filter(sessions::revoked_at.is_null())
+                .set(sessions::revoked_at.eq($now))
+                .execute(c)
+                .await
+        })
+    };
+}
+
 /// Revokes a session and the impersonation sessions hanging off it.
 pub async fn revoke(conn: &mut DbConn, id: SessionId, now: NaiveDateTime) -> AppResult<usize> {
-    let count = dispatch!(conn, |c| {
-        diesel::update(
-            sessions::table.filter(sessions::id.eq(id).or(sessions::parent_session_id.eq(id))),
-        )
-        .filter(sessions::revoked_at.is_null())
-        .set(sessions::revoked_at.eq(now))
-        .execute(c)
-        .await
-    })?;
-    Ok(count)
+    let filter = sessions::id.eq(id).or(sessions::parent_session_id.eq(id));
+    Ok(revoke_live!(conn, now, filter)?)
 }
 
 /// Revokes every session of a user, every impersonation of them and every impersonation they
@@ -117,26 +122,16 @@ pub async fn revoke_all_for_user(
     now: NaiveDateTime,
 ) -> AppResult<usize> {
     let keep = keep.unwrap_or(SessionId(0));
-    let count = dispatch!(conn, |c| {
-        diesel::update(
-            sessions::table.filter(
-                sessions::user_id
-                    .eq(user_id)
-                    .or(sessions::impersonator_id.eq(user_id)),
-            ),
-        )
-        .filter(sessions::revoked_at.is_null())
-        .filter(sessions::id.ne(keep))
-        .filter(
+    let filter = sessions::user_id
+        .eq(user_id)
+        .or(sessions::impersonator_id.eq(user_id))
+        .and(sessions::id.ne(keep))
+        .and(
             sessions::parent_session_id
                 .ne(keep)
                 .or(sessions::parent_session_id.is_null()),
-        )
-        .set(sessions::revoked_at.eq(now))
-        .execute(c)
-        .await
-    })?;
-    Ok(count)
+        );
+    Ok(revoke_live!(conn, now, filter)?)
 }
 
 /// Ends the impersonations hanging off an admin session (one impersonation per admin session at
@@ -146,14 +141,8 @@ pub async fn revoke_children(
     parent: SessionId,
     now: NaiveDateTime,
 ) -> AppResult<usize> {
-    let count = dispatch!(conn, |c| {
-        diesel::update(sessions::table.filter(sessions::parent_session_id.eq(parent)))
-            .filter(sessions::revoked_at.is_null())
-            .set(sessions::revoked_at.eq(now))
-            .execute(c)
-            .await
-    })?;
-    Ok(count)
+    let filter = sessions::parent_session_id.eq(parent);
+    Ok(revoke_live!(conn, now, filter)?)
 }
 
 /// Ends every impersonation `admin_id` runs (their own sessions stay).
@@ -162,14 +151,8 @@ pub async fn revoke_impersonations_by(
     admin_id: UserId,
     now: NaiveDateTime,
 ) -> AppResult<usize> {
-    let count = dispatch!(conn, |c| {
-        diesel::update(sessions::table.filter(sessions::impersonator_id.eq(admin_id)))
-            .filter(sessions::revoked_at.is_null())
-            .set(sessions::revoked_at.eq(now))
-            .execute(c)
-            .await
-    })?;
-    Ok(count)
+    let filter = sessions::impersonator_id.eq(admin_id);
+    Ok(revoke_live!(conn, now, filter)?)
 }
 
 /// Ends every impersonation of `user_id` (their own sessions stay).
@@ -178,16 +161,8 @@ pub async fn revoke_impersonations_of(
     user_id: UserId,
     now: NaiveDateTime,
 ) -> AppResult<usize> {
-    let count = dispatch!(conn, |c| {
-        diesel::update(
-            sessions::table
-                .filter(sessions::user_id.eq(user_id))
-                .filter(sessions::impersonator_id.is_not_null()),
-        )
-        .filter(sessions::revoked_at.is_null())
-        .set(sessions::revoked_at.eq(now))
-        .execute(c)
-        .await
-    })?;
-    Ok(count)
+    let filter = sessions::user_id
+        .eq(user_id)
+        .and(sessions::impersonator_id.is_not_null());
+    Ok(revoke_live!(conn, now, filter)?)
 }
