@@ -76,25 +76,42 @@ impl Viewer {
     pub fn is_member_of(&self, company_id: CompanyId) -> bool {
         self.company_ids.contains(&company_id)
     }
+}
+
+/// One signed-in request: whose eyes it sees through and where it came from. Services that act for
+/// a viewer take this one value (as crates.io's handlers take one `Authentication`), and the
+/// audit actor of a change is made from it here and nowhere else.
+#[derive(Debug, Clone)]
+pub struct Authentication {
+    pub viewer: Viewer,
+    pub meta: RequestMeta,
+}
+
+impl Authentication {
+    pub fn new(viewer: Viewer, meta: RequestMeta) -> Self {
+        Self { viewer, meta }
+    }
+
+    /// The actor of a change made in this request: the viewer, marked with the impersonating
+    /// admin when there is one.
+    pub fn audit_actor(&self) -> AuditActor {
+        AuditActor {
+            actor_id: Some(self.viewer.user_id),
+            impersonator_id: self.viewer.impersonator_id(),
+            request_id: Some(self.meta.request_id.clone()),
+            client_ip: self.meta.client_ip.clone(),
+        }
+    }
 
     /// The person at the keyboard acting in their own name: the admin while impersonating (for
     /// starting, stopping and signing out of an impersonation, which are the admin's own acts,
     /// not the user's), else the user. Never marked as impersonated.
-    pub fn own_actor(&self, meta: &RequestMeta) -> AuditActor {
+    pub fn own_actor(&self) -> AuditActor {
         AuditActor {
-            actor_id: Some(self.impersonator_id().unwrap_or(self.user_id)),
+            actor_id: Some(self.viewer.impersonator_id().unwrap_or(self.viewer.user_id)),
             impersonator_id: None,
-            request_id: Some(meta.request_id.clone()),
-            client_ip: meta.client_ip.clone(),
-        }
-    }
-
-    pub fn audit_actor(&self, meta: &RequestMeta) -> AuditActor {
-        AuditActor {
-            actor_id: Some(self.user_id),
-            impersonator_id: self.impersonator_id(),
-            request_id: Some(meta.request_id.clone()),
-            client_ip: meta.client_ip.clone(),
+            request_id: Some(self.meta.request_id.clone()),
+            client_ip: self.meta.client_ip.clone(),
         }
     }
 }

@@ -81,11 +81,10 @@ impl AccountMutation {
 
     /// Changes the signed-in user's password; their other sessions end.
     async fn change_password(&self, ctx: &Context<'_>, input: ChangePasswordInput) -> Result<bool> {
-        let viewer = ctx.request().viewer().await?;
+        let auth = ctx.request().auth().await?;
         accounts::change_password(
             ctx.app(),
-            ctx.meta(),
-            viewer,
+            auth,
             &input.current_password,
             &input.new_password,
         )
@@ -95,8 +94,8 @@ impl AccountMutation {
 
     /// Begins 2FA enrolment for the signed-in user.
     async fn start_two_factor_enrollment(&self, ctx: &Context<'_>) -> Result<TwoFactorEnrollment> {
-        let viewer = ctx.request().viewer().await?;
-        let enrollment = two_factor::start_enrollment(ctx.app(), ctx.meta(), viewer).await?;
+        let auth = ctx.request().auth().await?;
+        let enrollment = two_factor::start_enrollment(ctx.app(), auth).await?;
         Ok(TwoFactorEnrollment {
             secret: enrollment.secret.into_inner(),
             otpauth_uri: enrollment.otpauth_uri.into_inner(),
@@ -109,8 +108,8 @@ impl AccountMutation {
         ctx: &Context<'_>,
         #[graphql(secret)] code: String,
     ) -> Result<RecoveryCodes> {
-        let viewer = ctx.request().viewer().await?;
-        let codes = two_factor::confirm_enrollment(ctx.app(), ctx.meta(), viewer, &code).await?;
+        let auth = ctx.request().auth().await?;
+        let codes = two_factor::confirm_enrollment(ctx.app(), auth, &code).await?;
         Ok(RecoveryCodes {
             codes: codes.into_iter().map(|c| c.into_inner()).collect(),
         })
@@ -122,9 +121,8 @@ impl AccountMutation {
         ctx: &Context<'_>,
         #[graphql(secret)] code: String,
     ) -> Result<RecoveryCodes> {
-        let viewer = ctx.request().viewer().await?;
-        let codes =
-            two_factor::regenerate_recovery_codes(ctx.app(), ctx.meta(), viewer, &code).await?;
+        let auth = ctx.request().auth().await?;
+        let codes = two_factor::regenerate_recovery_codes(ctx.app(), auth, &code).await?;
         Ok(RecoveryCodes {
             codes: codes.into_iter().map(|c| c.into_inner()).collect(),
         })

@@ -166,7 +166,7 @@ impl CallRecordingMutation {
         ctx: &Context<'_>,
         input: CreateCallRecordingInput,
     ) -> Result<CallRecording> {
-        let viewer = ctx.request().viewer().await?;
+        let auth = ctx.request().auth().await?;
         let input = call_recordings::CreateCallRecording {
             company_id: parse_id("companyId", &input.company_id)?,
             inbound_number_id: input
@@ -181,7 +181,7 @@ impl CallRecordingMutation {
             disposition: input.disposition,
         };
         Ok(CallRecording(
-            call_recordings::create(ctx.app(), ctx.meta(), viewer, input).await?,
+            call_recordings::create(ctx.app(), auth, input).await?,
         ))
     }
 
@@ -192,7 +192,7 @@ impl CallRecordingMutation {
         ctx: &Context<'_>,
         input: UpdateCallRecordingInput,
     ) -> Result<CallRecording> {
-        let viewer = ctx.request().viewer().await?;
+        let auth = ctx.request().auth().await?;
         let input = call_recordings::UpdateCallRecording {
             id: parse_id("id", &input.id)?,
             notes: input.notes,
@@ -201,7 +201,7 @@ impl CallRecordingMutation {
             expected_version: input.expected_version,
         };
         Ok(CallRecording(
-            call_recordings::update(ctx.app(), ctx.meta(), viewer, input).await?,
+            call_recordings::update(ctx.app(), auth, input).await?,
         ))
     }
 }

@@ -211,7 +211,7 @@ impl CompanyMutation {
         ctx: &Context<'_>,
         input: CreateCompanyInput,
     ) -> Result<Company> {
-        let viewer = ctx.request().viewer().await?;
+        let auth = ctx.request().auth().await?;
         let input = companies::CreateCompany {
             organization_id: parse_id("organizationId", &input.organization_id)?,
             name: input.name,
@@ -220,9 +220,7 @@ impl CompanyMutation {
             billing_plan: input.billing_plan,
             timezone: input.timezone,
         };
-        Ok(Company(
-            companies::create(ctx.app(), ctx.meta(), viewer, input).await?,
-        ))
+        Ok(Company(companies::create(ctx.app(), auth, input).await?))
     }
 
     /// Admins only. CONFLICT when `expectedVersion` is stale.
@@ -231,7 +229,7 @@ impl CompanyMutation {
         ctx: &Context<'_>,
         input: UpdateCompanyInput,
     ) -> Result<Company> {
-        let viewer = ctx.request().viewer().await?;
+        let auth = ctx.request().auth().await?;
         let input = companies::UpdateCompany {
             id: parse_id("id", &input.id)?,
             name: input.name,
@@ -246,8 +244,6 @@ impl CompanyMutation {
             status: input.status,
             expected_version: input.expected_version,
         };
-        Ok(Company(
-            companies::update(ctx.app(), ctx.meta(), viewer, input).await?,
-        ))
+        Ok(Company(companies::update(ctx.app(), auth, input).await?))
     }
 }

@@ -14,7 +14,7 @@ use super::loaders::RecordLoader;
 use crate::app::{App, AppState};
 use crate::domain::UserId;
 use crate::domain::secrets::Redacted;
-use crate::domain::viewer::{RequestMeta, Viewer};
+use crate::domain::viewer::{Authentication, RequestMeta, Viewer};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::services::sessions;
 
@@ -22,7 +22,7 @@ pub struct RequestContext {
     pub app: App,
     pub meta: RequestMeta,
     token: Option<Redacted<String>>,
-    viewer: OnceCell<Result<Viewer, ErrorCode>>,
+    auth: OnceCell<Result<Authentication, ErrorCode>>,
     loader: OnceLock<DataLoader<RecordLoader>>,
     /// Companies, teams and memberships of the users on a list page, fetched in one go by the
     /// list resolver so the nested fields cost no query per row.
@@ -37,7 +37,7 @@ impl RequestContext {
             app,
             meta,
             token: token.map(Redacted::new),
-            viewer: OnceCell::new(),
+            auth: OnceCell::new(),
             loader: OnceLock::new(),
             prefetched: std::sync::Mutex::new(HashMap::new()),
         }
@@ -53,35 +53,39 @@ impl RequestContext {
         prefetched.get(&user_id).cloned()
     }
 
-    /// The signed-in viewer, or UNAUTHENTICATED. Resolved on first use, then shared by every
-    /// resolver of the request.
-    pub async fn viewer(&self) -> AppResult<&Viewer> {
+    /// The signed-in request (viewer and metadata), or UNAUTHENTICATED. Resolved on first use,
+    /// then shared by every resolver of the request.
+    pub async fn auth(&self) -> AppResult<&Authentication> {
         let resolved = self
-            .viewer
+            .auth
             .get_or_init(|| async {
                 let Some(token) = &self.token else {
                     return Err(ErrorCode::Unauthenticated);
                 };
-                sessions::authenticate(&self.app, token.expose())
-                    .await
-                    .map_err(|err| match err {
-                        AppError::Unavailable => ErrorCode::Unavailable,
-                        AppError::Internal(cause) => {
-                            tracing::error!(error = ?cause, "authentication failed");
-                            ErrorCode::Internal
-                        }
-                        _ => ErrorCode::Unauthenticated,
-                    })
+                match sessions::authenticate(&self.app, token.expose()).await {
+                    Ok(viewer) => Ok(Authentication::new(viewer, self.meta.clone())),
+                    Err(AppError::Unavailable) => Err(ErrorCode::Unavailable),
+                    Err(AppError::Internal(cause)) => {
+                        tracing::error!(error = ?cause, "authentication failed");
+                        Err(ErrorCode::Internal)
+                    }
+                    Err(_) => Err(ErrorCode::Unauthenticated),
+                }
             })
             .await;
         match resolved {
-            Ok(viewer) => Ok(viewer),
+            Ok(auth) => Ok(auth),
             Err(ErrorCode::Unavailable) => Err(AppError::Unavailable),
             Err(ErrorCode::Internal) => {
                 Err(AppError::internal(anyhow::anyhow!("authentication failed")))
             }
             Err(_) => Err(AppError::Unauthenticated),
         }
+    }
+
+    /// The signed-in viewer, or UNAUTHENTICATED (see [`RequestContext::auth`]).
+    pub async fn viewer(&self) -> AppResult<&Viewer> {
+        Ok(&self.auth().await?.viewer)
     }
 }
 

@@ -48,19 +48,17 @@ impl ImpersonationMutation {
         ctx: &Context<'_>,
         input: BecomeUserInput,
     ) -> Result<ImpersonationPayload> {
-        let viewer = ctx.request().viewer().await?;
+        let auth = ctx.request().auth().await?;
         let id = parse_id("userId", &input.user_id)?;
-        Ok(
-            service::become_user(ctx.app(), ctx.meta(), viewer, id, &input.reason)
-                .await?
-                .into(),
-        )
+        Ok(service::become_user(ctx.app(), auth, id, &input.reason)
+            .await?
+            .into())
     }
 
     /// Ends the impersonation (its token stops working at once) and returns a fresh session of
     /// the admin, which replaces the admin session the impersonation started from.
     async fn stop_impersonating(&self, ctx: &Context<'_>) -> Result<ImpersonationPayload> {
-        let viewer = ctx.request().viewer().await?;
-        Ok(service::stop(ctx.app(), ctx.meta(), viewer).await?.into())
+        let auth = ctx.request().auth().await?;
+        Ok(service::stop(ctx.app(), auth).await?.into())
     }
 }

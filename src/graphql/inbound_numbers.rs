@@ -109,12 +109,11 @@ impl InboundNumberMutation {
         ctx: &Context<'_>,
         input: CreateInboundNumberInput,
     ) -> Result<InboundNumber> {
-        let viewer = ctx.request().viewer().await?;
+        let auth = ctx.request().auth().await?;
         let company_id = parse_id("companyId", &input.company_id)?;
         let number = inbound_numbers::create(
             ctx.app(),
-            ctx.meta(),
-            viewer,
+            auth,
             company_id,
             &input.number,
             input.label.as_deref(),
@@ -129,7 +128,7 @@ impl InboundNumberMutation {
         ctx: &Context<'_>,
         input: UpdateInboundNumberInput,
     ) -> Result<InboundNumber> {
-        let viewer = ctx.request().viewer().await?;
+        let auth = ctx.request().auth().await?;
         let input = inbound_numbers::UpdateInboundNumber {
             id: parse_id("id", &input.id)?,
             number: input.number,
@@ -137,7 +136,7 @@ impl InboundNumberMutation {
             expected_version: input.expected_version,
         };
         Ok(InboundNumber(
-            inbound_numbers::update(ctx.app(), ctx.meta(), viewer, input).await?,
+            inbound_numbers::update(ctx.app(), auth, input).await?,
         ))
     }
 
@@ -147,10 +146,10 @@ impl InboundNumberMutation {
         ctx: &Context<'_>,
         input: DeactivateInboundNumberInput,
     ) -> Result<InboundNumber> {
-        let viewer = ctx.request().viewer().await?;
+        let auth = ctx.request().auth().await?;
         let id = parse_id("id", &input.id)?;
         Ok(InboundNumber(
-            inbound_numbers::deactivate(ctx.app(), ctx.meta(), viewer, id).await?,
+            inbound_numbers::deactivate(ctx.app(), auth, id).await?,
         ))
     }
 }

@@ -135,18 +135,12 @@ impl MembershipMutation {
         ctx: &Context<'_>,
         input: AddCompanyMemberInput,
     ) -> Result<CompanyMembership> {
-        let viewer = ctx.request().viewer().await?;
+        let auth = ctx.request().auth().await?;
         let company_id = parse_id("companyId", &input.company_id)?;
         let user_id = parse_id("userId", &input.user_id)?;
-        let membership = memberships::add_company_member(
-            ctx.app(),
-            ctx.meta(),
-            viewer,
-            company_id,
-            user_id,
-            input.role,
-        )
-        .await?;
+        let membership =
+            memberships::add_company_member(ctx.app(), auth, company_id, user_id, input.role)
+                .await?;
         Ok(CompanyMembership(membership))
     }
 
@@ -156,12 +150,11 @@ impl MembershipMutation {
         ctx: &Context<'_>,
         input: UpdateCompanyMemberInput,
     ) -> Result<CompanyMembership> {
-        let viewer = ctx.request().viewer().await?;
+        let auth = ctx.request().auth().await?;
         let id = parse_id("id", &input.id)?;
         let membership = memberships::update_company_member(
             ctx.app(),
-            ctx.meta(),
-            viewer,
+            auth,
             id,
             input.role,
             input.expected_version,
@@ -176,9 +169,9 @@ impl MembershipMutation {
         ctx: &Context<'_>,
         input: RemoveCompanyMemberInput,
     ) -> Result<bool> {
-        let viewer = ctx.request().viewer().await?;
+        let auth = ctx.request().auth().await?;
         let id = parse_id("id", &input.id)?;
-        memberships::remove_company_member(ctx.app(), ctx.meta(), viewer, id).await?;
+        memberships::remove_company_member(ctx.app(), auth, id).await?;
         Ok(true)
     }
 
@@ -188,11 +181,10 @@ impl MembershipMutation {
         ctx: &Context<'_>,
         input: AddTeamMemberInput,
     ) -> Result<TeamMembership> {
-        let viewer = ctx.request().viewer().await?;
+        let auth = ctx.request().auth().await?;
         let team_id = parse_id("teamId", &input.team_id)?;
         let user_id = parse_id("userId", &input.user_id)?;
-        let membership =
-            memberships::add_team_member(ctx.app(), ctx.meta(), viewer, team_id, user_id).await?;
+        let membership = memberships::add_team_member(ctx.app(), auth, team_id, user_id).await?;
         Ok(TeamMembership(membership))
     }
 
@@ -201,10 +193,10 @@ impl MembershipMutation {
         ctx: &Context<'_>,
         input: RemoveTeamMemberInput,
     ) -> Result<bool> {
-        let viewer = ctx.request().viewer().await?;
+        let auth = ctx.request().auth().await?;
         let team_id = parse_id("teamId", &input.team_id)?;
         let user_id = parse_id("userId", &input.user_id)?;
-        memberships::remove_team_member(ctx.app(), ctx.meta(), viewer, team_id, user_id).await?;
+        memberships::remove_team_member(ctx.app(), auth, team_id, user_id).await?;
         Ok(true)
     }
 }

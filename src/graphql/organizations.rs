@@ -142,12 +142,12 @@ impl OrganizationMutation {
         ctx: &Context<'_>,
         input: CreateOrganizationInput,
     ) -> Result<Organization> {
-        let viewer = ctx.request().viewer().await?;
+        let auth = ctx.request().auth().await?;
         let input = organizations::CreateOrganization {
             name: input.name,
             billing_email: input.billing_email,
         };
-        let created = organizations::create(ctx.app(), ctx.meta(), viewer, input).await?;
+        let created = organizations::create(ctx.app(), auth, input).await?;
         Ok(Organization(created))
     }
 
@@ -157,7 +157,7 @@ impl OrganizationMutation {
         ctx: &Context<'_>,
         input: UpdateOrganizationInput,
     ) -> Result<Organization> {
-        let viewer = ctx.request().viewer().await?;
+        let auth = ctx.request().auth().await?;
         let input = organizations::UpdateOrganization {
             id: parse_id("id", &input.id)?,
             name: input.name,
@@ -165,7 +165,7 @@ impl OrganizationMutation {
             status: input.status,
             expected_version: input.expected_version,
         };
-        let updated = organizations::update(ctx.app(), ctx.meta(), viewer, input).await?;
+        let updated = organizations::update(ctx.app(), auth, input).await?;
         Ok(Organization(updated))
     }
 }

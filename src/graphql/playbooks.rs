@@ -164,17 +164,10 @@ impl PlaybookMutation {
         ctx: &Context<'_>,
         input: CreatePlaybookInput,
     ) -> Result<Playbook> {
-        let viewer = ctx.request().viewer().await?;
+        let auth = ctx.request().auth().await?;
         let company_id = parse_id("companyId", &input.company_id)?;
-        let created = playbooks::create(
-            ctx.app(),
-            ctx.meta(),
-            viewer,
-            company_id,
-            &input.title,
-            &input.body,
-        )
-        .await?;
+        let created =
+            playbooks::create(ctx.app(), auth, company_id, &input.title, &input.body).await?;
         Ok(Playbook(created))
     }
 
@@ -184,16 +177,14 @@ impl PlaybookMutation {
         ctx: &Context<'_>,
         input: UpdatePlaybookInput,
     ) -> Result<Playbook> {
-        let viewer = ctx.request().viewer().await?;
+        let auth = ctx.request().auth().await?;
         let input = playbooks::UpdatePlaybook {
             id: parse_id("id", &input.id)?,
             title: input.title,
             body: input.body,
             expected_version: input.expected_version,
         };
-        Ok(Playbook(
-            playbooks::update(ctx.app(), ctx.meta(), viewer, input).await?,
-        ))
+        Ok(Playbook(playbooks::update(ctx.app(), auth, input).await?))
     }
 
     /// Copies an old version into a new current one.
@@ -202,10 +193,10 @@ impl PlaybookMutation {
         ctx: &Context<'_>,
         input: RestorePlaybookVersionInput,
     ) -> Result<Playbook> {
-        let viewer = ctx.request().viewer().await?;
+        let auth = ctx.request().auth().await?;
         let id = parse_id("playbookId", &input.playbook_id)?;
         Ok(Playbook(
-            playbooks::restore(ctx.app(), ctx.meta(), viewer, id, input.version).await?,
+            playbooks::restore(ctx.app(), auth, id, input.version).await?,
         ))
     }
 }

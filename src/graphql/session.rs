@@ -110,8 +110,8 @@ impl SessionMutation {
 
     /// Ends the current session.
     async fn sign_out(&self, ctx: &Context<'_>) -> Result<bool> {
-        let viewer = ctx.request().viewer().await?;
-        sessions::sign_out(ctx.app(), ctx.meta(), viewer).await?;
+        let auth = ctx.request().auth().await?;
+        sessions::sign_out(ctx.app(), auth).await?;
         Ok(true)
     }
 }

@@ -87,25 +87,17 @@ pub struct TeamMutation;
 impl TeamMutation {
     /// Admins and the company's supervisors.
     async fn create_team(&self, ctx: &Context<'_>, input: CreateTeamInput) -> Result<Team> {
-        let viewer = ctx.request().viewer().await?;
+        let auth = ctx.request().auth().await?;
         let company_id = parse_id("companyId", &input.company_id)?;
-        let team = teams::create(ctx.app(), ctx.meta(), viewer, company_id, &input.name).await?;
+        let team = teams::create(ctx.app(), auth, company_id, &input.name).await?;
         Ok(Team(team))
     }
 
     /// Admins and the company's supervisors. CONFLICT when `expectedVersion` is stale.
     async fn update_team(&self, ctx: &Context<'_>, input: UpdateTeamInput) -> Result<Team> {
-        let viewer = ctx.request().viewer().await?;
+        let auth = ctx.request().auth().await?;
         let id = parse_id("id", &input.id)?;
-        let team = teams::rename(
-            ctx.app(),
-            ctx.meta(),
-            viewer,
-            id,
-            &input.name,
-            input.expected_version,
-        )
-        .await?;
+        let team = teams::rename(ctx.app(), auth, id, &input.name, input.expected_version).await?;
         Ok(Team(team))
     }
 }

@@ -132,7 +132,7 @@ impl UserMutation {
     /// Creates an invited user with role, company memberships and teams, and emails the
     /// invitation.
     async fn create_user(&self, ctx: &Context<'_>, input: CreateUserInput) -> Result<User> {
-        let viewer = ctx.request().viewer().await?;
+        let auth = ctx.request().auth().await?;
         let memberships = input
             .memberships
             .iter()
@@ -155,13 +155,11 @@ impl UserMutation {
             memberships,
             team_ids,
         };
-        Ok(User(
-            service::create(ctx.app(), ctx.meta(), viewer, input).await?,
-        ))
+        Ok(User(service::create(ctx.app(), auth, input).await?))
     }
 
     async fn update_user(&self, ctx: &Context<'_>, input: UpdateUserInput) -> Result<User> {
-        let viewer = ctx.request().viewer().await?;
+        let auth = ctx.request().auth().await?;
         let input = UpdateUser {
             id: parse_id("id", &input.id)?,
             name: input.name,
@@ -170,25 +168,21 @@ impl UserMutation {
             expected_version: input.expected_version,
             current_password: input.current_password,
         };
-        Ok(User(
-            service::update(ctx.app(), ctx.meta(), viewer, input).await?,
-        ))
+        Ok(User(service::update(ctx.app(), auth, input).await?))
     }
 
     /// Emails a new invitation link; the previous link stops working.
     async fn resend_invitation(&self, ctx: &Context<'_>, user_id: ID) -> Result<User> {
-        let viewer = ctx.request().viewer().await?;
+        let auth = ctx.request().auth().await?;
         let id = parse_id("userId", &user_id)?;
-        Ok(User(
-            service::resend_invitation(ctx.app(), ctx.meta(), viewer, id).await?,
-        ))
+        Ok(User(service::resend_invitation(ctx.app(), auth, id).await?))
     }
 
     /// Emails the user a password reset link.
     async fn send_password_reset(&self, ctx: &Context<'_>, user_id: ID) -> Result<bool> {
-        let viewer = ctx.request().viewer().await?;
+        let auth = ctx.request().auth().await?;
         let id = parse_id("userId", &user_id)?;
-        Ok(service::send_password_reset(ctx.app(), ctx.meta(), viewer, id).await?)
+        Ok(service::send_password_reset(ctx.app(), auth, id).await?)
     }
 
     /// Turns off a locked-out user's 2FA (verify their identity out of band first).
@@ -197,28 +191,24 @@ impl UserMutation {
         ctx: &Context<'_>,
         input: DisableTwoFactorInput,
     ) -> Result<User> {
-        let viewer = ctx.request().viewer().await?;
+        let auth = ctx.request().auth().await?;
         let id = parse_id("userId", &input.user_id)?;
         Ok(User(
-            service::disable_two_factor(ctx.app(), ctx.meta(), viewer, id, &input.reason).await?,
+            service::disable_two_factor(ctx.app(), auth, id, &input.reason).await?,
         ))
     }
 
     /// Deactivates a user: access ends at once, the record is kept.
     async fn discard_user(&self, ctx: &Context<'_>, user_id: ID) -> Result<User> {
-        let viewer = ctx.request().viewer().await?;
+        let auth = ctx.request().auth().await?;
         let id = parse_id("userId", &user_id)?;
-        Ok(User(
-            service::discard(ctx.app(), ctx.meta(), viewer, id).await?,
-        ))
+        Ok(User(service::discard(ctx.app(), auth, id).await?))
     }
 
     /// Restores a deactivated user's access.
     async fn undiscard_user(&self, ctx: &Context<'_>, user_id: ID) -> Result<User> {
-        let viewer = ctx.request().viewer().await?;
+        let auth = ctx.request().auth().await?;
         let id = parse_id("userId", &user_id)?;
-        Ok(User(
-            service::undiscard(ctx.app(), ctx.meta(), viewer, id).await?,
-        ))
+        Ok(User(service::undiscard(ctx.app(), auth, id).await?))
     }
 }

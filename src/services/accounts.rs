@@ -11,7 +11,7 @@ use crate::db::models::{NewUser, User, UserChanges, sessions, tokens, users};
 use crate::domain::audit::{AuditActor, AuditEntry, RecordRef};
 use crate::domain::password::validate_new_password;
 use crate::domain::secrets::hash_token;
-use crate::domain::viewer::{RequestMeta, Viewer, anonymous_actor};
+use crate::domain::viewer::{Authentication, RequestMeta, anonymous_actor};
 use crate::domain::{AuditAction, AuditRecordType, Role, SessionId, UserStatus};
 use crate::error::{AppError, AppResult};
 use crate::mail::{self, MailMessage};
@@ -207,16 +207,16 @@ pub async fn reset_password(
 /// Changes the signed-in user's password, given the current one. Other sessions end.
 pub async fn change_password(
     app: &AppState,
-    meta: &RequestMeta,
-    viewer: &Viewer,
+    auth: &Authentication,
     current: &str,
     new: &str,
 ) -> AppResult<()> {
+    let viewer = &auth.viewer;
     viewer.forbid_while_impersonating()?;
     let mut conn = app.db.conn().await?;
     let user = users::get(&mut conn, viewer.user_id).await?;
     drop(conn);
-    let keys = ThrottleKeys::new(&user.email, meta);
+    let keys = ThrottleKeys::new(&user.email, &auth.meta);
     throttle::check(app, &keys).await?;
     if !app
         .passwords
@@ -230,7 +230,7 @@ pub async fn change_password(
     let password_hash = app.passwords.hash(new).await?;
     let keep = viewer.session_id;
     app.db
-        .write(viewer.audit_actor(meta), |tx| {
+        .write(auth.audit_actor(), |tx| {
             async move {
                 set_password(
                     tx,

@@ -11,7 +11,7 @@ use crate::db::models::{NewCallRecording, companies, inbound_numbers};
 use crate::domain::records::{
     LABEL_MAX, NOTES_MAX, STORAGE_KEY_MAX, blank_as_none, capped_text, required_text,
 };
-use crate::domain::viewer::{RequestMeta, Viewer};
+use crate::domain::viewer::{Authentication, Viewer};
 use crate::domain::{CallRecordingId, CompanyId, InboundNumberId};
 use crate::error::{AppError, AppResult};
 
@@ -47,10 +47,10 @@ fn disposition(value: Option<&str>) -> AppResult<Option<String>> {
 
 pub async fn create(
     app: &AppState,
-    meta: &RequestMeta,
-    viewer: &Viewer,
+    auth: &Authentication,
     input: CreateCallRecording,
 ) -> AppResult<CallRecording> {
+    let viewer = &auth.viewer;
     access::require_admin_for_company(viewer, input.company_id, "Company")?;
     if input.duration_seconds < 0 {
         return Err(AppError::bad_input(
@@ -77,7 +77,7 @@ pub async fn create(
         updated_at: now,
     };
     app.db
-        .write(viewer.audit_actor(meta), |tx| {
+        .write(auth.audit_actor(), |tx| {
             async move {
                 companies::get(tx.conn()?, new_row.company_id).await?;
                 if let Some(number_id) = new_row.inbound_number_id {
@@ -98,10 +98,10 @@ pub async fn create(
 
 pub async fn update(
     app: &AppState,
-    meta: &RequestMeta,
-    viewer: &Viewer,
+    auth: &Authentication,
     input: UpdateCallRecording,
 ) -> AppResult<CallRecording> {
+    let viewer = &auth.viewer;
     let existing = get(app, viewer, input.id).await?;
     access::require_company_manager(viewer, existing.company_id, "Call recording")?;
     let changes = CallRecordingChanges {
@@ -116,7 +116,7 @@ pub async fn update(
         flagged: input.flagged,
     };
     app.db
-        .write(viewer.audit_actor(meta), |tx| {
+        .write(auth.audit_actor(), |tx| {
             async move {
                 call_recordings::update(tx, input.id, &changes, input.expected_version).await
             }

@@ -8,7 +8,7 @@ use crate::app::AppState;
 use crate::db::models::companies::{self, CompanyFilter};
 use crate::db::models::{Company, CompanyChanges, NewCompany, organizations};
 use crate::domain::records::{self, NAME_MAX, required_text};
-use crate::domain::viewer::{RequestMeta, Viewer};
+use crate::domain::viewer::{Authentication, Viewer};
 use crate::domain::{CompanyId, CompanyStatus, OrganizationId};
 use crate::error::AppResult;
 
@@ -40,10 +40,10 @@ pub struct UpdateCompany {
 
 pub async fn create(
     app: &AppState,
-    meta: &RequestMeta,
-    viewer: &Viewer,
+    auth: &Authentication,
     input: CreateCompany,
 ) -> AppResult<Company> {
+    let viewer = &auth.viewer;
     viewer.require_admin()?;
     let now = app.clock.now();
     let new_row = NewCompany {
@@ -70,7 +70,7 @@ pub async fn create(
         updated_at: now,
     };
     app.db
-        .write(viewer.audit_actor(meta), |tx| {
+        .write(auth.audit_actor(), |tx| {
             async move {
                 organizations::get(tx.conn()?, new_row.organization_id).await?;
                 companies::create(tx, new_row).await
@@ -82,10 +82,10 @@ pub async fn create(
 
 pub async fn update(
     app: &AppState,
-    meta: &RequestMeta,
-    viewer: &Viewer,
+    auth: &Authentication,
     input: UpdateCompany,
 ) -> AppResult<Company> {
+    let viewer = &auth.viewer;
     access::require_admin_for_company(viewer, input.id, "Company")?;
     let changes = CompanyChanges {
         organization_id: input.organization_id,
@@ -112,7 +112,7 @@ pub async fn update(
         status: input.status,
     };
     app.db
-        .write(viewer.audit_actor(meta), |tx| {
+        .write(auth.audit_actor(), |tx| {
             async move {
                 if let Some(organization_id) = changes.organization_id {
                     organizations::get(tx.conn()?, organization_id).await?;

@@ -21,7 +21,7 @@ use crate::app::AppState;
 use crate::db::models::{sessions as session_rows, users};
 use crate::domain::audit::{AuditEntry, RecordRef};
 use crate::domain::records::support_reason;
-use crate::domain::viewer::{Impersonation, RequestMeta, Viewer};
+use crate::domain::viewer::{Authentication, Impersonation, Viewer};
 use crate::domain::{AuditAction, AuditRecordType, Role, UserId, UserStatus};
 use crate::error::{AppError, AppResult};
 
@@ -51,11 +51,11 @@ pub fn stopped_entry(target: UserId, impersonation: &Impersonation) -> AuditEntr
 /// the trail never has two open at once behind one admin session.
 pub async fn become_user(
     app: &AppState,
-    meta: &RequestMeta,
-    viewer: &Viewer,
+    auth: &Authentication,
     target_id: UserId,
     reason: &str,
 ) -> AppResult<Switched> {
+    let viewer = &auth.viewer;
     // No chains: from an impersonation, the answer is FORBIDDEN_WHILE_IMPERSONATING.
     viewer.require_admin()?;
     let reason = support_reason("reason", reason)?;
@@ -66,9 +66,9 @@ pub async fn become_user(
     let admin_session_id = viewer.session_id;
     let limit = Duration::minutes(app.config.impersonation_minutes);
     let admin_session_ends = viewer.session_expires_at;
-    let user_agent = meta.user_agent.clone();
+    let user_agent = auth.meta.user_agent.clone();
     app.db
-        .write(viewer.own_actor(meta), |tx| {
+        .write(auth.own_actor(), |tx| {
             async move {
                 // Both rows held until commit: a concurrent demotion, discard or promotion
                 // either happens before (and refuses this) or after (and revokes it).
@@ -143,7 +143,8 @@ pub async fn become_user(
 ///
 /// Without an impersonation (a user signed in on their own, or an admin in their own session)
 /// the answer is CONFLICT and nothing changes: there is nobody to return to.
-pub async fn stop(app: &AppState, meta: &RequestMeta, viewer: &Viewer) -> AppResult<Switched> {
+pub async fn stop(app: &AppState, auth: &Authentication) -> AppResult<Switched> {
+    let viewer = &auth.viewer;
     let Some(impersonation) = viewer.impersonation.clone() else {
         return Err(AppError::conflict("You are not impersonating anyone."));
     };
@@ -151,7 +152,7 @@ pub async fn stop(app: &AppState, meta: &RequestMeta, viewer: &Viewer) -> AppRes
     let target = viewer.user_id;
     let idle = sessions::idle_limit(app);
     app.db
-        .write(viewer.own_actor(meta), |tx| {
+        .write(auth.own_actor(), |tx| {
             async move {
                 let now = tx.now();
                 let admin = users::lock(tx, impersonation.admin_id).await?;

@@ -9,7 +9,7 @@ use crate::db::models::{
     InboundNumber, InboundNumberChanges, NewInboundNumber, companies, inbound_numbers,
 };
 use crate::domain::records::{LABEL_MAX, capped_text, e164};
-use crate::domain::viewer::{RequestMeta, Viewer};
+use crate::domain::viewer::{Authentication, Viewer};
 use crate::domain::{CompanyId, InboundNumberId};
 use crate::error::AppResult;
 
@@ -22,12 +22,12 @@ pub struct UpdateInboundNumber {
 
 pub async fn create(
     app: &AppState,
-    meta: &RequestMeta,
-    viewer: &Viewer,
+    auth: &Authentication,
     company_id: CompanyId,
     number: &str,
     label: Option<&str>,
 ) -> AppResult<InboundNumber> {
+    let viewer = &auth.viewer;
     access::require_admin_for_company(viewer, company_id, "Company")?;
     let now = app.clock.now();
     let new_row = NewInboundNumber {
@@ -38,7 +38,7 @@ pub async fn create(
         updated_at: now,
     };
     app.db
-        .write(viewer.audit_actor(meta), |tx| {
+        .write(auth.audit_actor(), |tx| {
             async move {
                 companies::get(tx.conn()?, company_id).await?;
                 inbound_numbers::create(tx, new_row).await
@@ -50,10 +50,10 @@ pub async fn create(
 
 pub async fn update(
     app: &AppState,
-    meta: &RequestMeta,
-    viewer: &Viewer,
+    auth: &Authentication,
     input: UpdateInboundNumber,
 ) -> AppResult<InboundNumber> {
+    let viewer = &auth.viewer;
     let existing = get(app, viewer, input.id).await?;
     access::require_admin_for_company(viewer, existing.company_id, "Inbound number")?;
     let changes = InboundNumberChanges {
@@ -65,7 +65,7 @@ pub async fn update(
         ..Default::default()
     };
     app.db
-        .write(viewer.audit_actor(meta), |tx| {
+        .write(auth.audit_actor(), |tx| {
             async move {
                 inbound_numbers::update(tx, input.id, &changes, input.expected_version).await
             }
@@ -78,14 +78,14 @@ pub async fn update(
 /// Deactivating an inactive number changes nothing.
 pub async fn deactivate(
     app: &AppState,
-    meta: &RequestMeta,
-    viewer: &Viewer,
+    auth: &Authentication,
     id: InboundNumberId,
 ) -> AppResult<InboundNumber> {
+    let viewer = &auth.viewer;
     let existing = get(app, viewer, id).await?;
     access::require_admin_for_company(viewer, existing.company_id, "Inbound number")?;
     app.db
-        .write(viewer.audit_actor(meta), |tx| {
+        .write(auth.audit_actor(), |tx| {
             async move {
                 let before = inbound_numbers::lock(tx, id).await?;
                 if !before.active {

@@ -7,24 +7,24 @@ use super::access;
 use crate::app::AppState;
 use crate::db::models::memberships::{self, CompanyMembership, TeamMembership};
 use crate::db::models::{User, users};
-use crate::domain::viewer::{RequestMeta, Viewer};
+use crate::domain::viewer::{Authentication, Viewer};
 use crate::domain::{CompanyId, CompanyMembershipId, Role, TeamId, UserId};
 use crate::error::AppResult;
 
 pub async fn add_company_member(
     app: &AppState,
-    meta: &RequestMeta,
-    viewer: &Viewer,
+    auth: &Authentication,
     company_id: CompanyId,
     user_id: UserId,
     role: Role,
 ) -> AppResult<CompanyMembership> {
+    let viewer = &auth.viewer;
     access::require_company_manager(viewer, company_id, "Company")?;
     // The user's platform role decides what a supervisor may do; read in the transaction so a
     // concurrent role change cannot slip between the check and the insert.
     let viewer = viewer.clone();
     app.db
-        .write(viewer.audit_actor(meta), |tx| {
+        .write(auth.audit_actor(), |tx| {
             async move {
                 let user = users::get(tx.conn()?, user_id).await?;
                 access::require_membership_manager(
@@ -42,15 +42,15 @@ pub async fn add_company_member(
 
 pub async fn update_company_member(
     app: &AppState,
-    meta: &RequestMeta,
-    viewer: &Viewer,
+    auth: &Authentication,
     id: CompanyMembershipId,
     role: Role,
     expected_version: Option<i32>,
 ) -> AppResult<CompanyMembership> {
+    let viewer = &auth.viewer;
     let viewer = viewer.clone();
     app.db
-        .write(viewer.audit_actor(meta), |tx| {
+        .write(auth.audit_actor(), |tx| {
             async move {
                 let before = memberships::lock(tx, id).await?;
                 let user = users::get(tx.conn()?, before.user_id).await?;
@@ -70,13 +70,13 @@ pub async fn update_company_member(
 /// Removes the membership and the user's memberships of the company's teams.
 pub async fn remove_company_member(
     app: &AppState,
-    meta: &RequestMeta,
-    viewer: &Viewer,
+    auth: &Authentication,
     id: CompanyMembershipId,
 ) -> AppResult<()> {
+    let viewer = &auth.viewer;
     let viewer = viewer.clone();
     app.db
-        .write(viewer.audit_actor(meta), |tx| {
+        .write(auth.audit_actor(), |tx| {
             async move {
                 let membership = memberships::lock(tx, id).await?;
                 let user = users::get(tx.conn()?, membership.user_id).await?;
@@ -95,15 +95,15 @@ pub async fn remove_company_member(
 
 pub async fn add_team_member(
     app: &AppState,
-    meta: &RequestMeta,
-    viewer: &Viewer,
+    auth: &Authentication,
     team_id: TeamId,
     user_id: UserId,
 ) -> AppResult<TeamMembership> {
+    let viewer = &auth.viewer;
     let team = super::teams::get(app, viewer, team_id).await?;
     access::require_company_manager(viewer, team.company_id, "Team")?;
     app.db
-        .write(viewer.audit_actor(meta), |tx| {
+        .write(auth.audit_actor(), |tx| {
             async move { memberships::add_team_member(tx, user_id, team_id).await }.scope_boxed()
         })
         .await
@@ -111,15 +111,15 @@ pub async fn add_team_member(
 
 pub async fn remove_team_member(
     app: &AppState,
-    meta: &RequestMeta,
-    viewer: &Viewer,
+    auth: &Authentication,
     team_id: TeamId,
     user_id: UserId,
 ) -> AppResult<()> {
+    let viewer = &auth.viewer;
     let team = super::teams::get(app, viewer, team_id).await?;
     access::require_company_manager(viewer, team.company_id, "Team")?;
     app.db
-        .write(viewer.audit_actor(meta), |tx| {
+        .write(auth.audit_actor(), |tx| {
             async move {
                 memberships::remove_team_member(tx, &team, user_id).await?;
                 Ok(())

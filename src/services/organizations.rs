@@ -8,7 +8,7 @@ use super::accounts::validate_email;
 use crate::app::AppState;
 use crate::db::models::{NewOrganization, Organization, OrganizationChanges, organizations};
 use crate::domain::records::{NAME_MAX, blank_as_none, required_text};
-use crate::domain::viewer::{RequestMeta, Viewer};
+use crate::domain::viewer::{Authentication, Viewer};
 use crate::domain::{OrganizationId, OrganizationStatus};
 use crate::error::{AppError, AppResult};
 
@@ -35,10 +35,10 @@ pub fn billing_email(value: Option<&str>) -> AppResult<Option<String>> {
 
 pub async fn create(
     app: &AppState,
-    meta: &RequestMeta,
-    viewer: &Viewer,
+    auth: &Authentication,
     input: CreateOrganization,
 ) -> AppResult<Organization> {
+    let viewer = &auth.viewer;
     viewer.require_admin()?;
     let name = required_text("name", &input.name, NAME_MAX)?;
     let billing_email = billing_email(input.billing_email.as_deref())?;
@@ -51,7 +51,7 @@ pub async fn create(
         updated_at: now,
     };
     app.db
-        .write(viewer.audit_actor(meta), |tx| {
+        .write(auth.audit_actor(), |tx| {
             async move { organizations::create(tx, new_row).await }.scope_boxed()
         })
         .await
@@ -59,10 +59,10 @@ pub async fn create(
 
 pub async fn update(
     app: &AppState,
-    meta: &RequestMeta,
-    viewer: &Viewer,
+    auth: &Authentication,
     input: UpdateOrganization,
 ) -> AppResult<Organization> {
+    let viewer = &auth.viewer;
     // Invisible first (NOT_FOUND), then the admin rule.
     get(app, viewer, input.id).await?;
     viewer.require_admin()?;
@@ -78,7 +78,7 @@ pub async fn update(
         status: input.status,
     };
     app.db
-        .write(viewer.audit_actor(meta), |tx| {
+        .write(auth.audit_actor(), |tx| {
             async move {
                 organizations::update(tx, input.id, &changes, input.expected_version).await
             }

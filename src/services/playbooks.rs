@@ -8,7 +8,7 @@ use crate::app::AppState;
 use crate::db::models::companies;
 use crate::db::models::playbooks::{self, CurrentPlaybook, PlaybookVersion};
 use crate::domain::records::{PLAYBOOK_BODY_MAX, PLAYBOOK_TITLE_MAX, capped_text, required_text};
-use crate::domain::viewer::{RequestMeta, Viewer};
+use crate::domain::viewer::{Authentication, Viewer};
 use crate::domain::{CompanyId, PlaybookId};
 use crate::error::{AppError, AppResult};
 
@@ -30,17 +30,17 @@ fn body(value: &str) -> AppResult<String> {
 
 pub async fn create(
     app: &AppState,
-    meta: &RequestMeta,
-    viewer: &Viewer,
+    auth: &Authentication,
     company_id: CompanyId,
     title_text: &str,
     body_text: &str,
 ) -> AppResult<CurrentPlaybook> {
+    let viewer = &auth.viewer;
     access::require_company_manager(viewer, company_id, "Company")?;
     let title = title(title_text)?;
     let body = body(body_text)?;
     app.db
-        .write(viewer.audit_actor(meta), |tx| {
+        .write(auth.audit_actor(), |tx| {
             async move {
                 companies::get(tx.conn()?, company_id).await?;
                 playbooks::create(tx, company_id, &title, &body).await
@@ -54,16 +54,16 @@ pub async fn create(
 /// version). Identical content saves nothing.
 pub async fn update(
     app: &AppState,
-    meta: &RequestMeta,
-    viewer: &Viewer,
+    auth: &Authentication,
     input: UpdatePlaybook,
 ) -> AppResult<CurrentPlaybook> {
+    let viewer = &auth.viewer;
     let existing = get(app, viewer, input.id).await?;
     access::require_company_manager(viewer, existing.playbook.company_id, "Playbook")?;
     let new_title = input.title.as_deref().map(title).transpose()?;
     let new_body = input.body.as_deref().map(body).transpose()?;
     app.db
-        .write(viewer.audit_actor(meta), |tx| {
+        .write(auth.audit_actor(), |tx| {
             async move {
                 let before = playbooks::lock(tx, input.id).await?;
                 playbooks::save(
@@ -84,15 +84,15 @@ pub async fn update(
 /// Copies version `number` into a new current version (`restoredFromVersion`).
 pub async fn restore(
     app: &AppState,
-    meta: &RequestMeta,
-    viewer: &Viewer,
+    auth: &Authentication,
     id: PlaybookId,
     number: i32,
 ) -> AppResult<CurrentPlaybook> {
+    let viewer = &auth.viewer;
     let existing = get(app, viewer, id).await?;
     access::require_company_manager(viewer, existing.playbook.company_id, "Playbook")?;
     app.db
-        .write(viewer.audit_actor(meta), |tx| {
+        .write(auth.audit_actor(), |tx| {
             async move {
                 let before = playbooks::lock(tx, id).await?;
                 let old = playbooks::version(tx.conn()?, id, number)

@@ -12,7 +12,7 @@ use crate::domain::audit::{AuditEntry, RecordRef};
 use crate::domain::password::MAX_PASSWORD_BYTES;
 use crate::domain::secrets::{Redacted, hash_token, issue_token};
 use crate::domain::totp::hash_recovery_code;
-use crate::domain::viewer::{Impersonation, RequestMeta, Viewer, anonymous_actor};
+use crate::domain::viewer::{Authentication, Impersonation, RequestMeta, Viewer, anonymous_actor};
 use crate::domain::{AuditAction, AuditRecordType, Role, SessionId, UserId, UserStatus};
 use crate::error::{AppError, AppResult};
 
@@ -251,7 +251,8 @@ pub async fn issue_session(tx: &mut WriteTx, spec: &SessionSpec) -> AppResult<Is
 /// Signing out while impersonating ends the admin's session too (the person at the keyboard
 /// asked to leave): the admin's own act, so audited as the admin's (SIGN_OUT on the admin,
 /// IMPERSONATION_STOPPED on the user, unmarked).
-pub async fn sign_out(app: &AppState, meta: &RequestMeta, viewer: &Viewer) -> AppResult<()> {
+pub async fn sign_out(app: &AppState, auth: &Authentication) -> AppResult<()> {
+    let viewer = &auth.viewer;
     let session_id = viewer.session_id;
     let impersonation = viewer.impersonation.clone();
     let target = viewer.user_id;
@@ -260,7 +261,7 @@ pub async fn sign_out(app: &AppState, meta: &RequestMeta, viewer: &Viewer) -> Ap
         viewer.impersonator_id().unwrap_or(viewer.user_id),
     );
     app.db
-        .write(viewer.own_actor(meta), |tx| {
+        .write(auth.own_actor(), |tx| {
             async move {
                 let now = tx.now();
                 sessions::revoke(tx.conn()?, session_id, now).await?;

@@ -6,22 +6,22 @@ use super::access;
 use crate::app::AppState;
 use crate::db::models::{NewTeam, Team, TeamChanges, User, companies, teams};
 use crate::domain::records::{NAME_MAX, required_text};
-use crate::domain::viewer::{RequestMeta, Viewer};
+use crate::domain::viewer::{Authentication, Viewer};
 use crate::domain::{CompanyId, TeamId};
 use crate::error::AppResult;
 
 pub async fn create(
     app: &AppState,
-    meta: &RequestMeta,
-    viewer: &Viewer,
+    auth: &Authentication,
     company_id: CompanyId,
     name: &str,
 ) -> AppResult<Team> {
+    let viewer = &auth.viewer;
     access::require_company_manager(viewer, company_id, "Company")?;
     let name = required_text("name", name, NAME_MAX)?;
     let now = app.clock.now();
     app.db
-        .write(viewer.audit_actor(meta), |tx| {
+        .write(auth.audit_actor(), |tx| {
             async move {
                 companies::get(tx.conn()?, company_id).await?;
                 let new_row = NewTeam {
@@ -39,19 +39,19 @@ pub async fn create(
 
 pub async fn rename(
     app: &AppState,
-    meta: &RequestMeta,
-    viewer: &Viewer,
+    auth: &Authentication,
     id: TeamId,
     name: &str,
     expected_version: Option<i32>,
 ) -> AppResult<Team> {
+    let viewer = &auth.viewer;
     let team = get(app, viewer, id).await?;
     access::require_company_manager(viewer, team.company_id, "Team")?;
     let changes = TeamChanges {
         name: Some(required_text("name", name, NAME_MAX)?),
     };
     app.db
-        .write(viewer.audit_actor(meta), |tx| {
+        .write(auth.audit_actor(), |tx| {
             async move { teams::update(tx, id, &changes, expected_version).await }.scope_boxed()
         })
         .await

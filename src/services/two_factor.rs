@@ -8,7 +8,7 @@ use crate::db::models::{User, UserChanges, recovery_codes, users};
 use crate::domain::audit::{AuditEntry, RecordRef};
 use crate::domain::secrets::Redacted;
 use crate::domain::totp;
-use crate::domain::viewer::{RequestMeta, Viewer};
+use crate::domain::viewer::{Authentication, RequestMeta, Viewer};
 use crate::domain::{AuditAction, AuditRecordType};
 use crate::error::{AppError, AppResult};
 
@@ -46,11 +46,8 @@ async fn wrong_code(app: &AppState, meta: &RequestMeta, user: &User) -> AppError
 }
 
 /// Starts enrolment: a new secret, kept pending until a code from it is confirmed.
-pub async fn start_enrollment(
-    app: &AppState,
-    meta: &RequestMeta,
-    viewer: &Viewer,
-) -> AppResult<Enrollment> {
+pub async fn start_enrollment(app: &AppState, auth: &Authentication) -> AppResult<Enrollment> {
+    let viewer = &auth.viewer;
     let user = current_user(app, viewer).await?;
     if user.two_factor_enabled() {
         return Err(AppError::conflict(
@@ -61,7 +58,7 @@ pub async fn start_enrollment(
     let pending = app.totp_key.encrypt(user.id, secret.expose())?;
     let user_id = user.id;
     app.db
-        .write(viewer.audit_actor(meta), |tx| {
+        .write(auth.audit_actor(), |tx| {
             async move {
                 let changes = UserChanges {
                     totp_pending_secret_encrypted: Some(Some(pending)),
@@ -82,12 +79,12 @@ pub async fn start_enrollment(
 /// time they are shown.
 pub async fn confirm_enrollment(
     app: &AppState,
-    meta: &RequestMeta,
-    viewer: &Viewer,
+    auth: &Authentication,
     code: &str,
 ) -> AppResult<Vec<Redacted<String>>> {
+    let viewer = &auth.viewer;
     let user = current_user(app, viewer).await?;
-    throttle::check(app, &ThrottleKeys::new(&user.email, meta)).await?;
+    throttle::check(app, &ThrottleKeys::new(&user.email, &auth.meta)).await?;
     if user.two_factor_enabled() {
         return Err(AppError::conflict(
             "Two-factor authentication is already on.",
@@ -101,13 +98,13 @@ pub async fn confirm_enrollment(
     };
     let secret = app.totp_key.decrypt(user.id, &pending)?;
     let Some(step) = step_for(app, secret.expose(), code) else {
-        return Err(wrong_code(app, meta, &user).await);
+        return Err(wrong_code(app, &auth.meta, &user).await);
     };
     let codes = totp::generate_recovery_codes();
     let hashes: Vec<String> = codes.iter().map(|(_, hash)| hash.clone()).collect();
     let user_id = user.id;
     app.db
-        .write(viewer.audit_actor(meta), |tx| {
+        .write(auth.audit_actor(), |tx| {
             async move {
                 let now = tx.now();
                 let changes = UserChanges {
@@ -134,12 +131,12 @@ pub async fn confirm_enrollment(
 /// A new set of recovery codes (the old set stops working), confirmed with a current code.
 pub async fn regenerate_recovery_codes(
     app: &AppState,
-    meta: &RequestMeta,
-    viewer: &Viewer,
+    auth: &Authentication,
     code: &str,
 ) -> AppResult<Vec<Redacted<String>>> {
+    let viewer = &auth.viewer;
     let user = current_user(app, viewer).await?;
-    throttle::check(app, &ThrottleKeys::new(&user.email, meta)).await?;
+    throttle::check(app, &ThrottleKeys::new(&user.email, &auth.meta)).await?;
     if !user.two_factor_enabled() {
         return Err(AppError::bad_input(
             "code",
@@ -147,14 +144,14 @@ pub async fn regenerate_recovery_codes(
         ));
     }
     let Some(step) = matching_step(app, &user, code)? else {
-        return Err(wrong_code(app, meta, &user).await);
+        return Err(wrong_code(app, &auth.meta, &user).await);
     };
     let codes = totp::generate_recovery_codes();
     let hashes: Vec<String> = codes.iter().map(|(_, hash)| hash.clone()).collect();
     let user_id = user.id;
     let result = app
         .db
-        .write(viewer.audit_actor(meta), |tx| {
+        .write(auth.audit_actor(), |tx| {
             async move {
                 if !users::claim_totp_step(tx.conn()?, user_id, step).await? {
                     return Err(AppError::bad_input(

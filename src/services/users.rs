@@ -23,7 +23,7 @@ use crate::db::models::{
 use crate::domain::audit::{AuditEntry, RecordRef};
 use crate::domain::records::support_reason;
 use crate::domain::secrets::issue_token;
-use crate::domain::viewer::{RequestMeta, Viewer};
+use crate::domain::viewer::{Authentication, Viewer};
 use crate::domain::{AuditAction, AuditRecordType, CompanyId, Role, TeamId, UserId, UserStatus};
 use crate::error::{AppError, AppResult};
 use crate::mail::{self, MailMessage};
@@ -166,12 +166,8 @@ pub struct CreateUser {
 
 /// Creates an invited user with their memberships and teams, and sends the invitation: one
 /// transaction, so the user, the memberships, the audit events and the email exist together.
-pub async fn create(
-    app: &AppState,
-    meta: &RequestMeta,
-    viewer: &Viewer,
-    input: CreateUser,
-) -> AppResult<User> {
+pub async fn create(app: &AppState, auth: &Authentication, input: CreateUser) -> AppResult<User> {
+    let viewer = &auth.viewer;
     let name = validate_name("name", &input.name)?;
     let email = validate_email("email", &input.email)?;
     // Creating an admin is an admin-only operation whoever asks: while impersonating it answers
@@ -232,7 +228,7 @@ pub async fn create(
     };
     let invited_by = viewer.user_id;
     app.db
-        .write(viewer.audit_actor(meta), |tx| {
+        .write(auth.audit_actor(), |tx| {
             async move {
                 let user = users::create(tx, new_user).await?;
                 for membership in &input.memberships {
@@ -273,12 +269,8 @@ pub struct UpdateUser {
 
 /// Edits name, email and role. Others' users: admins only; role: admins only, never one's own;
 /// one's own email: with the current password, and never while impersonating.
-pub async fn update(
-    app: &AppState,
-    meta: &RequestMeta,
-    viewer: &Viewer,
-    input: UpdateUser,
-) -> AppResult<User> {
+pub async fn update(app: &AppState, auth: &Authentication, input: UpdateUser) -> AppResult<User> {
+    let viewer = &auth.viewer;
     if input.id != viewer.user_id {
         // Editing others is admin-only: refused while impersonating before anything is looked up.
         viewer.forbid_while_impersonating()?;
@@ -326,7 +318,7 @@ pub async fn update(
     let id = target.id;
     let was_admin = target.role == Role::Admin;
     app.db
-        .write(viewer.audit_actor(meta), |tx| {
+        .write(auth.audit_actor(), |tx| {
             async move {
                 let updated = users::update(tx, id, &changes, input.expected_version).await?;
                 let now = tx.now();
@@ -417,10 +409,10 @@ async fn send_invitation(
 /// Sends a fresh invitation (admins; supervisors for users of their companies).
 pub async fn resend_invitation(
     app: &AppState,
-    meta: &RequestMeta,
-    viewer: &Viewer,
+    auth: &Authentication,
     id: UserId,
 ) -> AppResult<User> {
+    let viewer = &auth.viewer;
     let user = get(app, viewer, id).await?;
     if !viewer.is_admin() {
         let mut conn = app.db.conn().await?;
@@ -441,7 +433,7 @@ pub async fn resend_invitation(
     let inviter = inviter_name(app, viewer).await?;
     let invited_by = viewer.user_id;
     app.db
-        .write(viewer.audit_actor(meta), |tx| {
+        .write(auth.audit_actor(), |tx| {
             async move {
                 let user = users::lock(tx, id).await?;
                 if user.status() != UserStatus::Invited {
@@ -486,10 +478,10 @@ pub async fn issue_password_reset(tx: &mut WriteTx, app: &AppState, user: &User)
 /// An admin triggers a password reset email for an active user.
 pub async fn send_password_reset(
     app: &AppState,
-    meta: &RequestMeta,
-    viewer: &Viewer,
+    auth: &Authentication,
     id: UserId,
 ) -> AppResult<bool> {
+    let viewer = &auth.viewer;
     viewer.require_admin()?;
     let user = get(app, viewer, id).await?;
     match user.status() {
@@ -503,7 +495,7 @@ pub async fn send_password_reset(
         UserStatus::Discarded => return Err(AppError::conflict("The user is deactivated.")),
     }
     app.db
-        .write(viewer.audit_actor(meta), |tx| {
+        .write(auth.audit_actor(), |tx| {
             async move {
                 issue_password_reset(tx, app, &user).await?;
                 Ok(true)
@@ -517,11 +509,11 @@ pub async fn send_password_reset(
 /// recovery codes, ends the user's sessions, and tells the user by email.
 pub async fn disable_two_factor(
     app: &AppState,
-    meta: &RequestMeta,
-    viewer: &Viewer,
+    auth: &Authentication,
     id: UserId,
     reason: &str,
 ) -> AppResult<User> {
+    let viewer = &auth.viewer;
     viewer.require_admin()?;
     let reason = support_reason("reason", reason)?;
     if id == viewer.user_id {
@@ -536,7 +528,7 @@ pub async fn disable_two_factor(
         ));
     }
     app.db
-        .write(viewer.audit_actor(meta), |tx| {
+        .write(auth.audit_actor(), |tx| {
             async move {
                 let now = tx.now();
                 let changes = UserChanges {
@@ -574,19 +566,15 @@ pub async fn disable_two_factor(
 
 /// Deactivates a user at once: sessions (theirs, and impersonations of or by them) revoked,
 /// pending invitations and reset links voided; record and memberships kept. Idempotent.
-pub async fn discard(
-    app: &AppState,
-    meta: &RequestMeta,
-    viewer: &Viewer,
-    id: UserId,
-) -> AppResult<User> {
+pub async fn discard(app: &AppState, auth: &Authentication, id: UserId) -> AppResult<User> {
+    let viewer = &auth.viewer;
     viewer.require_admin()?;
     if id == viewer.user_id {
         return Err(AppError::forbidden("You cannot deactivate yourself."));
     }
     get(app, viewer, id).await?;
     app.db
-        .write(viewer.audit_actor(meta), |tx| {
+        .write(auth.audit_actor(), |tx| {
             async move {
                 let user = users::lock(tx, id).await?;
                 if user.discarded_at.is_some() {
@@ -613,16 +601,12 @@ pub async fn discard(
 }
 
 /// Restores a discarded user's access (they sign in again). Idempotent.
-pub async fn undiscard(
-    app: &AppState,
-    meta: &RequestMeta,
-    viewer: &Viewer,
-    id: UserId,
-) -> AppResult<User> {
+pub async fn undiscard(app: &AppState, auth: &Authentication, id: UserId) -> AppResult<User> {
+    let viewer = &auth.viewer;
     viewer.require_admin()?;
     get(app, viewer, id).await?;
     app.db
-        .write(viewer.audit_actor(meta), |tx| {
+        .write(auth.audit_actor(), |tx| {
             async move {
                 let changes = UserChanges {
                     discarded_at: Some(None),
