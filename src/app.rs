@@ -29,7 +29,8 @@ impl AppState {
     /// checks the mail settings. The mail worker is started separately ([`crate::mail::spawn_worker`]).
     pub fn new(config: Config, clock: Clock) -> anyhow::Result<App> {
         let db = Database::connect(&config, clock.clone())?;
-        let passwords = PasswordHasher::new(config.password_hash_concurrency)?;
+        let passwords =
+            PasswordHasher::new(config.password_hash_threads(), config.password_hash_queue)?;
         let totp_key = load_totp_key(&config)?;
         let mailer = Mailer::from_config(&config)?;
         Ok(Arc::new(AppState {

@@ -165,14 +165,15 @@ pub struct Config {
     )]
     pub sign_in_window_minutes: i64,
 
-    /// Password hashes computed at once (argon2id uses 19 MiB each).
-    #[arg(
-        long,
-        env = "PASSWORD_HASH_CONCURRENCY",
-        default_value_t = 4,
-        global = true
-    )]
-    pub password_hash_concurrency: usize,
+    /// Threads computing password hashes (argon2id: a core and 19 MiB each). Default: one fewer
+    /// than the cores, at least one, so requests always keep a core.
+    #[arg(long, env = "PASSWORD_HASH_CONCURRENCY", global = true)]
+    pub password_hash_concurrency: Option<usize>,
+
+    /// Hashes (sign-ins, password changes) that may wait for a hashing thread; past that they
+    /// answer RATE_LIMITED at once.
+    #[arg(long, env = "PASSWORD_HASH_QUEUE", default_value_t = 32, global = true)]
+    pub password_hash_queue: usize,
 }
 
 impl Config {
@@ -188,6 +189,13 @@ impl Config {
 
     pub fn is_production(&self) -> bool {
         self.environment == Environment::Production
+    }
+
+    /// Hashing threads: `PASSWORD_HASH_CONCURRENCY`, or from the cores.
+    pub fn password_hash_threads(&self) -> usize {
+        self.password_hash_concurrency
+            .unwrap_or_else(crate::domain::hash_pool::HashPool::default_threads)
+            .max(1)
     }
 
     pub fn public_url(&self) -> String {

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod enums;
+pub mod hash_pool;
 pub mod ids;
 pub mod password;
 pub mod records;

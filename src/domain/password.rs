@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use tokio::sync::Semaphore;
 
+use crate::domain::hash_pool::{HashMemory, HashPool, PoolError};
 use crate::error::{AppError, AppResult};
 
 pub const MIN_PASSWORD_CHARS: usize = 8;
@@ -50,11 +50,12 @@ pub fn validate_new_password(field: &'static str, password: &str) -> AppResult<(
     Ok(())
 }
 
-/// argon2id with m=19456 KiB, t=2, p=1, run off the async runtime with a cap on how many run at
-/// once (each takes 19 MiB and a core for tens of milliseconds).
+/// argon2id with m=19456 KiB, t=2, p=1, computed on the [`HashPool`]'s threads (never on the
+/// async runtime): at most `concurrency` at once, at most `queue` waiting, each reusing its
+/// thread's memory. A hash that finds the queue full answers `RATE_LIMITED` at once.
 #[derive(Clone)]
 pub struct PasswordHasher {
-    permits: Arc<Semaphore>,
+    pool: HashPool,
     /// A hash of a random password, verified against when the account does not exist, so an
     /// unknown email takes as long as a wrong password.
     dummy_hash: Arc<String>,
@@ -67,31 +68,105 @@ fn argon2() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
-fn hash_blocking(password: &[u8]) -> AppResult<String> {
+/// A new PHC hash string of `password` with a fresh salt, computed in `memory`.
+fn hash_blocking(password: &[u8], memory: &mut HashMemory) -> AppResult<String> {
+    let failed = |e: &dyn std::fmt::Display| {
+        AppError::internal(anyhow::anyhow!("password hashing failed: {e}"))
+    };
+    let argon2 = argon2();
     let salt = SaltString::generate(&mut rand::rngs::OsRng);
-    argon2()
-        .hash_password(password, &salt)
-        .map(|hash| hash.to_string())
-        .map_err(|e| AppError::internal(anyhow::anyhow!("password hashing failed: {e}")))
+    let mut salt_bytes = [0u8; 64];
+    let salt_bytes = salt.decode_b64(&mut salt_bytes).map_err(|e| failed(&e))?;
+    let blocks = memory.blocks(argon2.params().block_count());
+    let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    argon2
+        .hash_password_into_with_memory(password, salt_bytes, &mut output, blocks)
+        .map_err(|e| failed(&e))?;
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(argon2.params()).map_err(|e| failed(&e))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&output).map_err(|e| failed(&e))?),
+    };
+    Ok(hash.to_string())
+}
+
+/// Whether `password` matches the PHC string `hash`, with the hash's own parameters, computed
+/// in `memory`. Anything unparsable is no match.
+fn verify_blocking(password: &[u8], hash: &str, memory: &mut HashMemory) -> bool {
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params)) = (
+        Algorithm::try_from(parsed.algorithm),
+        Params::try_from(&parsed),
+    ) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from) {
+        None => Version::default(),
+        Some(Ok(version)) => version,
+        Some(Err(_)) => return false,
+    };
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt_bytes) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    let argon2 = Argon2::new(algorithm, version, params);
+    let blocks = memory.blocks(argon2.params().block_count());
+    Output::init_with(expected.len(), |out| {
+        argon2
+            .hash_password_into_with_memory(password, salt_bytes, out, blocks)
+            .map_err(|_| argon2::password_hash::Error::Password)
+    })
+    // `Output`'s equality is constant-time.
+    .is_ok_and(|computed| computed == expected)
+}
+
+impl From<PoolError> for AppError {
+    fn from(err: PoolError) -> Self {
+        match err {
+            // Every hashing thread is busy and the queue is full: a burst of sign-ins (or a
+            // credential-stuffing run). The client may retry shortly; nothing was checked.
+            PoolError::Busy => AppError::RateLimited {
+                retry_after_seconds: 1,
+            },
+            PoolError::Failed => AppError::internal(anyhow::anyhow!("password hashing failed")),
+        }
+    }
 }
 
 impl PasswordHasher {
-    pub fn new(concurrency: usize) -> AppResult<Self> {
+    /// `concurrency` hashing threads and room for `queue` waiting hashes.
+    pub fn new(concurrency: usize, queue: usize) -> AppResult<Self> {
+        let pool = HashPool::new(concurrency, queue).map_err(AppError::internal)?;
         let dummy = crate::domain::secrets::issue_token();
-        let dummy_hash = hash_blocking(dummy.plaintext.expose().as_bytes())?;
+        let dummy = dummy.plaintext.expose().as_bytes().to_vec();
+        // On the pool, so the memory it takes is the memory later hashes reuse.
+        let dummy_hash = pool.run_blocking(move |memory| hash_blocking(&dummy, memory))??;
         Ok(Self {
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            pool,
             dummy_hash: Arc::new(dummy_hash),
         })
+    }
+
+    /// The pool the hashes run on (its size and gauges).
+    pub fn pool(&self) -> &HashPool {
+        &self.pool
     }
 
     pub async fn hash(&self, password: &str) -> AppResult<String> {
         if password.len() > MAX_PASSWORD_BYTES {
             return Err(AppError::bad_input("password", "The password is too long."));
         }
-        let _permit = self.permits.acquire().await.map_err(AppError::internal)?;
         let password = password.as_bytes().to_vec();
-        tokio::task::spawn_blocking(move || hash_blocking(&password)).await?
+        self.pool
+            .run(move |memory| hash_blocking(&password, memory))
+            .await?
     }
 
     /// Whether `password` matches `hash`; with no hash (unknown account, or not yet activated)
@@ -100,15 +175,13 @@ impl PasswordHasher {
         if password.len() > MAX_PASSWORD_BYTES {
             return Ok(false);
         }
-        let _permit = self.permits.acquire().await.map_err(AppError::internal)?;
         let known = hash.is_some();
         let hash = hash.map_or_else(|| self.dummy_hash.as_str().to_owned(), str::to_owned);
         let password = password.as_bytes().to_vec();
-        let matches = tokio::task::spawn_blocking(move || match PasswordHash::new(&hash) {
-            Ok(parsed) => argon2().verify_password(&password, &parsed).is_ok(),
-            Err(_) => false,
-        })
-        .await?;
+        let matches = self
+            .pool
+            .run(move |memory| verify_blocking(&password, &hash, memory))
+            .await?;
         Ok(known && matches)
     }
 }
@@ -127,5 +200,67 @@ mod tests {
         assert!(validate_new_password("password", &"x".repeat(1025)).is_err());
         assert!(validate_new_password("password", "correct horse battery").is_ok());
         assert!(validate_new_password("password", &"é".repeat(64)).is_ok());
+    }
+
+    /// Hashes made in reused memory are ordinary PHC strings: argon2's own verifier accepts
+    /// them, and ours accepts argon2's (stored hashes from before stay valid).
+    #[test]
+    fn reused_memory_hashes_are_standard_argon2id() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let mut memory = HashMemory::default();
+        let ours = hash_blocking(b"correct horse battery", &mut memory).expect("hash");
+        assert!(
+            ours.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{ours}"
+        );
+        let parsed = PasswordHash::new(&ours).expect("PHC string");
+        assert!(
+            argon2()
+                .verify_password(b"correct horse battery", &parsed)
+                .is_ok()
+        );
+        assert!(
+            argon2()
+                .verify_password(b"correct horse batterY", &parsed)
+                .is_err()
+        );
+
+        // Again in the same (now dirty) memory: a fresh salt, and still right.
+        let again = hash_blocking(b"correct horse battery", &mut memory).expect("hash");
+        assert_ne!(ours, again);
+        assert!(verify_blocking(
+            b"correct horse battery",
+            &again,
+            &mut memory
+        ));
+        assert!(verify_blocking(
+            b"correct horse battery",
+            &ours,
+            &mut memory
+        ));
+
+        let theirs = argon2()
+            .hash_password(
+                b"tr0ub4dor&3",
+                &SaltString::generate(&mut rand::rngs::OsRng),
+            )
+            .expect("hash")
+            .to_string();
+        assert!(verify_blocking(b"tr0ub4dor&3", &theirs, &mut memory));
+        assert!(!verify_blocking(b"tr0ub4dor&4", &theirs, &mut memory));
+        // Other parameters than ours (an older, cheaper hash) are verified with their own.
+        let cheap = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(8, 1, 1, None).expect("params"),
+        )
+        .hash_password(
+            b"tr0ub4dor&3",
+            &SaltString::generate(&mut rand::rngs::OsRng),
+        )
+        .expect("hash")
+        .to_string();
+        assert!(verify_blocking(b"tr0ub4dor&3", &cheap, &mut memory));
+        assert!(!verify_blocking(b"tr0ub4dor&3", "not a hash", &mut memory));
     }
 }

@@ -13,6 +13,7 @@ mod http_endpoint;
 mod impersonation;
 mod mail_outbox;
 mod onboarding;
+mod password_hashing;
 mod records_call_recordings;
 mod records_inbound_numbers;
 mod records_memberships;

@@ -205,6 +205,21 @@ impl TestApp {
         Some(Self::start(Backend::Postgres, Some(database), None, Some(smtp)).await)
     }
 
+    /// An app without SMTP over a fresh database, with `adjust` applied to the test
+    /// configuration; `None` when that backend is not available (PostgreSQL unset).
+    pub async fn spawn_adjusted(
+        backend: Backend,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Option<TestApp> {
+        let database = TestDatabase::create(backend).await?;
+        portal_admin::db::run_migrations(database.url())
+            .await
+            .expect("migrations");
+        let mut config = test_config(database.url());
+        adjust(&mut config);
+        Some(Self::start(backend, Some(database), Some(config), None).await)
+    }
+
     /// A server over `config` exactly (no migrations run when `migrate` is false).
     pub async fn spawn_with_config(backend: Backend, config: Config, migrate: bool) -> TestApp {
         if migrate {
