@@ -434,8 +434,13 @@ def cmd_stmts(args):
 
 def cmd_capture(args):
     log = os.path.join(WORK, 'pg', 'pg.log')
+    # One update first, so the session's activity write-back (once a minute) is not due in the
+    # captured one: the steady-state statements.
+    gql(pa_targets()['pa']['url'], 'mutation { updateCompany(input: {id: "7", billingRateCents: 4242}) { id } }',
+        token('pa'))
     start = os.path.getsize(log)
-    psql("ALTER SYSTEM SET log_statement = 'all'; SELECT pg_reload_conf()", db='postgres')
+    psql("ALTER SYSTEM SET log_statement = 'all'", db='postgres')
+    psql('SELECT pg_reload_conf()', db='postgres')
     time.sleep(0.5)
     try:
         url = pa_targets()['pa']['url']
@@ -443,20 +448,20 @@ def cmd_capture(args):
         data = gql(url, f'mutation {{ updateCompany(input: {{id: "7", billingRateCents: {marker}}}) '
                         f'{{ id billingRateCents version }} }}', token('pa'))
         assert data['updateCompany']['billingRateCents'] == marker
-        time.sleep(0.5)
     finally:
-        psql('ALTER SYSTEM RESET log_statement; SELECT pg_reload_conf()', db='postgres')
-    with open(log) as f:
+        psql('ALTER SYSTEM RESET log_statement', db='postgres')
+        psql('SELECT pg_reload_conf()', db='postgres')
+    with open(log, errors='replace') as f:
         f.seek(start)
         lines = f.read().splitlines()
-    # LOG:  statement: SQL   |   LOG:  execute NAME: SQL  +  DETAIL:  parameters: $1 = '…', …
-    statements, i = [], 0
+    # [PID] LOG:  statement: SQL  |  [PID] LOG:  execute NAME: SQL  +  DETAIL:  parameters: $1 = '…', …
+    logged, i = [], 0
     while i < len(lines):
-        m = re.search(r'LOG:  (?:statement|execute [^:]*): (.*)$', lines[i])
+        m = re.search(r'\[(\d+)\] LOG:  (?:statement|execute [^:]*): (.*)$', lines[i])
         i += 1
         if not m:
             continue
-        sql = m.group(1)
+        pid, sql = m.group(1), m.group(2)
         while i < len(lines) and not re.search(r'(LOG|DETAIL|ERROR|STATEMENT|WARNING):  ', lines[i]):
             sql += '\n' + lines[i]
             i += 1
@@ -464,21 +469,39 @@ def cmd_capture(args):
             params = dict(re.findall(r"(\$\d+) = ('(?:[^']|'')*'|NULL)", lines[i]))
             sql = re.sub(r'\$\d+', lambda p: params.get(p.group(0), p.group(0)), sql)
             i += 1
-        if 'pg_reload_conf' in sql or 'log_statement' in sql:
-            continue
-        statements.append(sql.strip())
+        if 'pg_reload_conf' not in sql and 'log_statement' not in sql:
+            logged.append((pid, ' '.join(sql.split())))
+    # Leave out what background tasks ran meanwhile (the mail worker's poll: a pool check, then a
+    # transaction on mail_outbox), by backend: drop each such transaction with its check.
+    statements, skip = [], set()
+    for n, (pid, sql) in enumerate(logged):
+        if sql == 'BEGIN':
+            block = []
+            for m2 in range(n, len(logged)):
+                if logged[m2][0] == pid:
+                    block.append(m2)
+                    if logged[m2][1] == 'COMMIT':
+                        break
+            if any('mail_outbox' in logged[k][1] for k in block):
+                skip.update(block)
+                before = [k for k in range(n) if logged[k][0] == pid]
+                if before and logged[before[-1]][1] == "SELECT '1'":
+                    skip.add(before[-1])
+    statements = [sql for n, (_, sql) in enumerate(logged) if n not in skip]
     if not any(str(marker) in s for s in statements):
         raise SystemExit('capture: the update was not in the log (is log_statement allowed?)')
-    # Replay with a random company and value, like the other write scripts.
+    # Replay with a random company and value, like the other write scripts; the audit rows point
+    # at the event the replay inserted.
     script = ['-- The statements one audited updateCompany(billingRateCents) ran, captured from the PostgreSQL',
               f'-- log by `bench.py capture` on {time.strftime("%Y-%m-%d")} (parameters inlined).',
               '\\set id random(1, 500)', '\\set v random(1000, 1000000)']
+    event = "currval(pg_get_serial_sequence('audit_events', 'id'))"
     for s in statements:
         s = s.replace(f"'{marker}'", ':v').replace(str(marker), ':v')
-        s = re.sub(r"(\bid\b\s*=\s*)'7'", r'\1:id', s)
-        s = re.sub(r"'COMPANY', '7'", "'COMPANY', :id", s)
-        s = re.sub(r"\('7'", '(:id', s)
-        script.append(' '.join(s.split()) + ';')
+        s = s.replace('"companies"."id" = \'7\'', '"companies"."id" = :id')
+        s = s.replace("'COMPANY', '7'", "'COMPANY', :id")
+        s = re.sub(r"(INSERT INTO \"audit_(?:changes|event_refs)\" \([^)]*\) VALUES \()'\d+'", lambda m: m.group(1) + event, s)
+        script.append(s + ';')
     os.makedirs(os.path.join(WORK, 'pgbench'), exist_ok=True)
     out = os.path.join(WORK, 'pgbench', 'w_product.sql')
     open(out, 'w').write('\n'.join(script) + '\n')

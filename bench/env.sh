@@ -13,6 +13,8 @@ export PA_PORT=${PA_PORT:-18600}                 # portal-admin on PostgreSQL
 export PA_SQLITE_PORT=${PA_SQLITE_PORT:-18601}   # portal-admin on the SQLite copy
 export PA_MEM_PORT=${PA_MEM_PORT:-18602}         # a fresh instance for the memory runs
 export PG4_PORT=${PG4_PORT:-5400}                # PostGraphile v4
+# Production mode needs a TOTP key; a fixed one, so every command (create-admin too) agrees.
+export TOTP_ENCRYPTION_KEY=${TOTP_ENCRYPTION_KEY:-$(printf 'bench-totp-key-32-bytes-exactly!' | base64)}
 export BENCH_ADMIN_EMAIL=admin@bench.example.com
 export BENCH_ADMIN_PASSWORD='bench-Passw0rd-2026-portal!'
 # psql/pgbench defaults: the private cluster, the bench database

@@ -22,7 +22,7 @@ case ${1:-up} in
         -c pg_stat_statements.max=10000\" start" >/dev/null
     fi
     # pg_stat_statements lives in the 'postgres' database, so no peer's schema shows it.
-    psql -qX -d postgres -c 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements' >/dev/null
+    psql -qX -d postgres -c 'SET client_min_messages = warning' -c 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements' >/dev/null
     echo "private cluster up on 127.0.0.1:$BENCH_PGPORT (pid $(head -1 "$DATA/postmaster.pid"))"
     ;;
   down) as_pg "$PGBIN/pg_ctl -D $DATA -m fast stop" >/dev/null 2>&1 && echo "private cluster stopped" || true ;;

@@ -81,7 +81,7 @@ setup() {
 start_pa() {
   local name=$1 port=$2 url=$3; shift 3
   stop "$name"
-  env PORTAL_ENV=${BENCH_PORTAL_ENV:-production} TOTP_ENCRYPTION_KEY=$(printf 'bench-totp-key-32-bytes-exactly!' | base64) \
+  env PORTAL_ENV=${BENCH_PORTAL_ENV:-production} \
     DATABASE_URL="$url" LISTEN_ADDR=127.0.0.1:$port PUBLIC_URL=http://127.0.0.1:$port \
     MAIL_DIR="$BENCH_WORK/mail" DATABASE_POOL_SIZE=${DATABASE_POOL_SIZE:-16} AUDIT_SEAL_INTERVAL_SECONDS=3600 \
     "$@" setsid "$PA_BIN" serve >"$BENCH_WORK/$name.log" 2>&1 </dev/null &
