@@ -84,7 +84,7 @@ start_pa() {
   env PORTAL_ENV=${BENCH_PORTAL_ENV:-production} \
     DATABASE_URL="$url" LISTEN_ADDR=127.0.0.1:$port PUBLIC_URL=http://127.0.0.1:$port \
     MAIL_DIR="$BENCH_WORK/mail" DATABASE_POOL_SIZE=${DATABASE_POOL_SIZE:-16} AUDIT_SEAL_INTERVAL_SECONDS=3600 \
-    "$@" setsid "$PA_BIN" serve >"$BENCH_WORK/$name.log" 2>&1 </dev/null &
+    ${BENCH_PRELOAD:+LD_PRELOAD=$BENCH_PRELOAD} "$@" setsid "$PA_BIN" serve >"$BENCH_WORK/$name.log" 2>&1 </dev/null &
   echo $! >"$BENCH_WORK/$name.pid"
   for _ in $(seq 1 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" && break; sleep 0.2; done
   curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" || { tail "$BENCH_WORK/$name.log" >&2; exit 1; }
