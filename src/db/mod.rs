@@ -726,3 +726,71 @@ impl From<diesel::ConnectionError> for AppError {
         AppError::Unavailable
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn database_error(kind: DatabaseErrorKind, message: &str) -> DieselError {
+        DieselError::DatabaseError(kind, Box::new(message.to_owned()))
+    }
+
+    /// What the drivers say when the database cannot serve now is UNAVAILABLE, never INTERNAL.
+    #[test]
+    fn outages_map_to_unavailable() {
+        for message in [
+            // SQLite: busy, locked, out of space, I/O.
+            "database is locked",
+            "database table is locked",
+            "database or disk is full",
+            "disk I/O error",
+            "attempt to write a readonly database",
+            // PostgreSQL and its driver: restarts, lost connections, timeouts, full disks.
+            "terminating connection due to administrator command",
+            "the database system is shutting down",
+            "the database system is starting up",
+            "error communicating with the server: Broken pipe (os error 32)",
+            "error communicating with the server: Connection reset by peer (os error 104)",
+            "canceling statement due to statement timeout",
+            "canceling statement due to lock timeout",
+            "could not extend file \"base/16384/16385\": No space left on device",
+            "cannot execute INSERT in a read-only transaction",
+        ] {
+            let mapped = AppError::from(database_error(DatabaseErrorKind::Unknown, message));
+            assert!(matches!(mapped, AppError::Unavailable), "{message}");
+        }
+        for kind in [
+            DatabaseErrorKind::ClosedConnection,
+            DatabaseErrorKind::UnableToSendCommand,
+        ] {
+            assert!(matches!(
+                AppError::from(database_error(kind, "gone")),
+                AppError::Unavailable
+            ));
+        }
+        // A connection lost at COMMIT: the rollback fails too.
+        let at_commit = DieselError::RollbackErrorOnCommit {
+            rollback_error: Box::new(database_error(
+                DatabaseErrorKind::ClosedConnection,
+                "connection closed",
+            )),
+            commit_error: Box::new(database_error(
+                DatabaseErrorKind::Unknown,
+                "server closed the connection unexpectedly",
+            )),
+        };
+        assert!(matches!(AppError::from(at_commit), AppError::Unavailable));
+    }
+
+    /// A bug stays INTERNAL.
+    #[test]
+    fn bugs_stay_internal() {
+        for err in [
+            database_error(DatabaseErrorKind::Unknown, "syntax error at or near \"SELEC\""),
+            database_error(DatabaseErrorKind::ForeignKeyViolation, "violates foreign key"),
+            DieselError::NotInTransaction,
+        ] {
+            assert!(matches!(AppError::from(err), AppError::Internal(_)));
+        }
+    }
+}

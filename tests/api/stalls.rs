@@ -349,3 +349,88 @@ async fn slow_clients_are_cut_off() {
     drop(app);
     drop(database);
 }
+
+/// A connection lost in the middle of a transaction (the backend terminated, as in a restart or
+/// failover) answers UNAVAILABLE, changes nothing, and the next request works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_connection_lost_mid_transaction_answers_unavailable() {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+    #[derive(diesel::QueryableByName)]
+    struct Pid {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        pid: i32,
+    }
+    let Some(database) = TestDatabase::create(Backend::Postgres).await else {
+        return;
+    };
+    let app = TestApp::spawn_with_config(Backend::Postgres, test_config(database.url()), true)
+        .await;
+    let (_, token) = UserBuilder::admin().signed_in(&app).await;
+    let org = organization(&app, "Terminated Ltd").await;
+    let before = counts(&app).await;
+
+    let mut holder = AsyncPgConnection::establish(database.url())
+        .await
+        .expect("second connection");
+    holder
+        .batch_execute(&format!(
+            "BEGIN; SELECT 1 FROM organizations WHERE id = {} FOR UPDATE",
+            org.id
+        ))
+        .await
+        .expect("row lock");
+    let update = "mutation($input: UpdateOrganizationInput!) { updateOrganization(input: $input) { name } }";
+    let request = app.gql(
+        Some(&token),
+        update,
+        json!({ "input": { "id": org.id.to_string(), "name": "Renamed" } }),
+    );
+    let terminate = async {
+        let mut admin = AsyncPgConnection::establish(database.url())
+            .await
+            .expect("third connection");
+        // The app's backend waiting on the row lock, inside its transaction.
+        let until = Instant::now() + Duration::from_secs(10);
+        let pid = loop {
+            let waiting: Vec<Pid> = diesel::sql_query(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
+                 AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()",
+            )
+            .load(&mut admin)
+            .await
+            .expect("activity");
+            if let Some(waiting) = <[Pid]>::first(&waiting) {
+                break waiting.pid;
+            }
+            assert!(Instant::now() < until, "the update never waited on the lock");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        admin
+            .batch_execute(&format!("SELECT pg_terminate_backend({pid})"))
+            .await
+            .expect("terminate");
+    };
+    let (answer, ()) = tokio::join!(request, terminate);
+    assert_eq!(answer.error_code(), "UNAVAILABLE", "{}", answer.body);
+    holder.batch_execute("ROLLBACK").await.expect("release");
+
+    assert_eq!(counts(&app).await, before, "nothing written");
+    let read = app
+        .gql(
+            Some(&token),
+            "query($id: ID!) { organization(id: $id) { name } }",
+            json!({ "id": org.id.to_string() }),
+        )
+        .await;
+    assert_eq!(read.data()["organization"]["name"], "Terminated Ltd");
+    let renamed = app
+        .gql(
+            Some(&token),
+            update,
+            json!({ "input": { "id": org.id.to_string(), "name": "Renamed" } }),
+        )
+        .await;
+    assert_eq!(renamed.data()["updateOrganization"]["name"], "Renamed");
+    drop(app);
+    drop(database);
+}
