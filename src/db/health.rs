@@ -40,8 +40,7 @@ pub async fn ops_stats(conn: &mut DbConn, now: NaiveDateTime) -> AppResult<OpsSt
     Ok(OpsStats {
         outbox,
         audit_unsealed_events: unsealed,
-        audit_last_seal_age_seconds: head.map(|(_, sealed_at)| {
-            (now - sealed_at).num_milliseconds().max(0) as f64 / 1000.0
-        }),
+        audit_last_seal_age_seconds: head
+            .map(|(_, sealed_at)| (now - sealed_at).num_milliseconds().max(0) as f64 / 1000.0),
     })
 }

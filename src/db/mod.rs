@@ -786,8 +786,14 @@ mod tests {
     #[test]
     fn bugs_stay_internal() {
         for err in [
-            database_error(DatabaseErrorKind::Unknown, "syntax error at or near \"SELEC\""),
-            database_error(DatabaseErrorKind::ForeignKeyViolation, "violates foreign key"),
+            database_error(
+                DatabaseErrorKind::Unknown,
+                "syntax error at or near \"SELEC\"",
+            ),
+            database_error(
+                DatabaseErrorKind::ForeignKeyViolation,
+                "violates foreign key",
+            ),
             DieselError::NotInTransaction,
         ] {
             assert!(matches!(AppError::from(err), AppError::Internal(_)));

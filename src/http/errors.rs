@@ -107,17 +107,21 @@ fn coercion_detail(message: &str) -> Option<String> {
 /// at the argument's value).
 fn argument_at(document: &ExecutableDocument, pos: Pos) -> Option<(String, String)> {
     fn search(set: &SelectionSet, pos: Pos) -> Option<(String, String)> {
-        set.items.iter().find_map(|selection| match &selection.node {
-            Selection::Field(field) => field
-                .node
-                .arguments
-                .iter()
-                .find(|(_, value)| value.pos == pos)
-                .map(|(name, _)| (field.node.name.node.to_string(), name.node.to_string()))
-                .or_else(|| search(&field.node.selection_set.node, pos)),
-            Selection::InlineFragment(fragment) => search(&fragment.node.selection_set.node, pos),
-            Selection::FragmentSpread(_) => None,
-        })
+        set.items
+            .iter()
+            .find_map(|selection| match &selection.node {
+                Selection::Field(field) => field
+                    .node
+                    .arguments
+                    .iter()
+                    .find(|(_, value)| value.pos == pos)
+                    .map(|(name, _)| (field.node.name.node.to_string(), name.node.to_string()))
+                    .or_else(|| search(&field.node.selection_set.node, pos)),
+                Selection::InlineFragment(fragment) => {
+                    search(&fragment.node.selection_set.node, pos)
+                }
+                Selection::FragmentSpread(_) => None,
+            })
     }
     document
         .operations
@@ -193,7 +197,13 @@ mod tests {
         )
         .expect("parses");
         assert_eq!(
-            argument_at(&doc, Pos { line: 1, column: 45 }),
+            argument_at(
+                &doc,
+                Pos {
+                    line: 1,
+                    column: 45
+                }
+            ),
             Some(("users".into(), "first".into()))
         );
         assert_eq!(argument_at(&doc, Pos { line: 1, column: 3 }), None);

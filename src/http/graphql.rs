@@ -155,10 +155,12 @@ fn selected_operation<'d>(
 ) -> Option<&'d OperationDefinition> {
     let operations = &document.operations;
     let operation = match operation_name {
-        Some(name) => operations
-            .iter()
-            .find(|(n, _)| n.is_some_and(|n| n.as_str() == name))?
-            .1,
+        Some(name) => {
+            operations
+                .iter()
+                .find(|(n, _)| n.is_some_and(|n| n.as_str() == name))?
+                .1
+        }
         None => {
             let mut all = operations.iter();
             let (_, only) = all.next()?;
@@ -250,7 +252,8 @@ async fn read_request(
     req: &mut Request,
     media: MediaType,
 ) -> Result<async_graphql::Request, Response> {
-    let refuse = |status, message: &str| http_error(media, status, ErrorCode::BadUserInput, message);
+    let refuse =
+        |status, message: &str| http_error(media, status, ErrorCode::BadUserInput, message);
     if req.method() == Method::GET {
         // Parameters in the query string; `variables` and `extensions` as JSON text.
         let pairs: Vec<(String, String)> =
@@ -306,7 +309,10 @@ async fn read_request(
         .await
         .map_err(|err| match err {
             poem::error::ReadBodyError::PayloadTooLarge => too_large(),
-            _ => refuse(StatusCode::BAD_REQUEST, "The request body could not be read."),
+            _ => refuse(
+                StatusCode::BAD_REQUEST,
+                "The request body could not be read.",
+            ),
         })?;
     let value: serde_json::Value = serde_json::from_slice(&body).map_err(|_| {
         refuse(
@@ -359,13 +365,15 @@ pub async fn endpoint(req: Request, state: &HttpState) -> Response {
     // On a task of its own, so that the answer leaves at the deadline even when stopping the
     // work takes longer: a SQLite statement in flight is waited for when dropped (diesel-async
     // never abandons its connection mid-statement), which the aborted task does on its own.
-    let mut task = AbortOnDrop(tokio::spawn(handle(
+    let work = handle(
         req,
         state.clone(),
         media,
         context.clone(),
         operation_name.clone(),
-    )));
+    );
+    // In the request's span, so that what it logs carries the request id.
+    let mut task = AbortOnDrop(tokio::spawn(tracing::Instrument::in_current_span(work)));
     let mut response = match tokio::time::timeout(deadline, &mut task.0).await {
         Ok(Ok(response)) => response,
         Ok(Err(err)) => {
@@ -462,12 +470,14 @@ async fn handle(
         Err(err) => return refuse_request(media, vec![syntax_error(&err)]),
     };
     let operation = selected_operation(&document, request.operation_name.as_deref());
-    let _ = operation_name.set(
+    // Only a name the document defines (a GraphQL name, not arbitrary client text), bounded.
+    let _ = operation_name.set(operation.and_then(|_| {
         request
             .operation_name
             .clone()
-            .or_else(|| operation.and_then(|_| single_operation_name(&document))),
-    );
+            .or_else(|| single_operation_name(&document))
+            .map(|name| name.chars().take(128).collect())
+    }));
     let operation_type = operation.map(|op| op.ty);
     if req.method() == Method::GET && operation_type != Some(OperationType::Query) {
         return with_codes(
@@ -499,10 +509,7 @@ async fn handle(
     let is_mutation = operation_type == Some(OperationType::Mutation);
 
     request.set_parsed_query(document.clone());
-    let mut response = state
-        .schema
-        .execute(request.data(context.clone()))
-        .await;
+    let mut response = state.schema.execute(request.data(context.clone())).await;
     code_errors(&mut response.errors, Some(&document));
     if response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
@@ -549,24 +556,27 @@ fn missing_variable(
     operation: &OperationDefinition,
     variables: &async_graphql::Variables,
 ) -> Option<ServerError> {
-    operation.variable_definitions.iter().find_map(|definition| {
-        let definition = &definition.node;
-        let given = variables
-            .get(definition.name.node.as_str())
-            .is_some_and(|v| *v != async_graphql::Value::Null);
-        let required = !definition.var_type.node.nullable && definition.default_value.is_none();
-        (required && !given).then(|| {
-            let mut error = request_error(
-                ErrorCode::BadUserInput,
-                format!(
-                    "Variable \"${}\" of type \"{}\" is required.",
-                    definition.name.node, definition.var_type.node
-                ),
-            );
-            error.locations = vec![definition.name.pos];
-            error
+    operation
+        .variable_definitions
+        .iter()
+        .find_map(|definition| {
+            let definition = &definition.node;
+            let given = variables
+                .get(definition.name.node.as_str())
+                .is_some_and(|v| *v != async_graphql::Value::Null);
+            let required = !definition.var_type.node.nullable && definition.default_value.is_none();
+            (required && !given).then(|| {
+                let mut error = request_error(
+                    ErrorCode::BadUserInput,
+                    format!(
+                        "Variable \"${}\" of type \"{}\" is required.",
+                        definition.name.node, definition.var_type.node
+                    ),
+                );
+                error.locations = vec![definition.name.pos];
+                error
+            })
         })
-    })
 }
 
 /// The name of the document's only operation, when it has one.

@@ -182,7 +182,10 @@ fn metrics_authorized(app: &App, req: &Request) -> bool {
         sha2::Sha256::digest(presented.as_bytes()),
         sha2::Sha256::digest(expected.as_bytes()),
     );
-    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
 }
 
 async fn metrics_endpoint(app: &App, req: &Request) -> Response {

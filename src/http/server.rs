@@ -76,20 +76,21 @@ where
         };
         let _ = stream.set_nodelay(true);
         let endpoint = endpoint.clone();
-        let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-            let endpoint = endpoint.clone();
-            async move {
-                let req: poem::Request = (
-                    req,
-                    LocalAddr(local_addr.into()),
-                    RemoteAddr(remote_addr.into()),
-                    poem::http::uri::Scheme::HTTP,
-                )
-                    .into();
-                let response: hyper::Response<_> = endpoint.get_response(req).await.into();
-                Ok::<_, Infallible>(response)
-            }
-        });
+        let service =
+            hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let endpoint = endpoint.clone();
+                async move {
+                    let req: poem::Request = (
+                        req,
+                        LocalAddr(local_addr.into()),
+                        RemoteAddr(remote_addr.into()),
+                        poem::http::uri::Scheme::HTTP,
+                    )
+                        .into();
+                    let response: hyper::Response<_> = endpoint.get_response(req).await.into();
+                    Ok::<_, Infallible>(response)
+                }
+            });
         let connection = builder
             .serve_connection(TokioIo::new(stream), service)
             .into_owned();

@@ -81,7 +81,10 @@ async fn accept_header_chooses_the_media_type(app: TestApp) {
     }
     let refused = post(&app, Some("text/html"), None, query).await;
     assert_eq!(refused.status, 406);
-    assert_eq!(refused.body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    assert_eq!(
+        refused.body["errors"][0]["extensions"]["code"],
+        "BAD_USER_INPUT"
+    );
 }
 
 /// Requests that do not run: 400 without `data` for graphql-response+json, 200 for the legacy
@@ -133,15 +136,24 @@ async fn request_errors_have_the_spec_status_and_a_code(app: TestApp) {
         assert_eq!(strict.status, 400, "{case}: {}", strict.body);
         assert!(strict.body.get("data").is_none(), "{case}: no data entry");
         let error = &strict.body["errors"][0];
-        assert_eq!(error["extensions"]["code"], "BAD_USER_INPUT", "{case}: {error}");
+        assert_eq!(
+            error["extensions"]["code"], "BAD_USER_INPUT",
+            "{case}: {error}"
+        );
         let message = error["message"].as_str().unwrap_or_default();
         assert!(message.contains(names), "{case}: {message}");
-        assert!(!message.contains("-->"), "{case}: no parser drawing: {message}");
+        assert!(
+            !message.contains("-->"),
+            "{case}: no parser drawing: {message}"
+        );
         assert_eq!(strict.cache_control, "no-store", "{case}");
 
         let legacy = post(&app, Some("application/json"), Some(&token), body).await;
         assert_eq!(legacy.status, 200, "{case}: legacy");
-        assert_eq!(legacy.body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+        assert_eq!(
+            legacy.body["errors"][0]["extensions"]["code"],
+            "BAD_USER_INPUT"
+        );
     }
 }
 
@@ -155,7 +167,11 @@ async fn argument_coercion_names_the_argument(app: TestApp) {
             "filter",
             "auditEvents",
         ),
-        ("{ users(first: 2147483648) { totalCount } }", "first", "users"),
+        (
+            "{ users(first: 2147483648) { totalCount } }",
+            "first",
+            "users",
+        ),
     ] {
         let answer = post(
             &app,
@@ -276,10 +292,18 @@ async fn responses_over_the_cap_are_refused() {
 /// carries the pool, statement, process, outbox and audit figures.
 async fn metrics_count_outcomes_by_operation_and_code(app: TestApp) {
     let (_, token) = UserBuilder::admin().signed_in(&app).await;
-    app.gql(Some(&token), "query Viewer { viewer { user { id } } }", json!({}))
-        .await;
-    app.gql(None, "query MadeUp123 { viewer { user { id } } }", json!({}))
-        .await;
+    app.gql(
+        Some(&token),
+        "query Viewer { viewer { user { id } } }",
+        json!({}),
+    )
+    .await;
+    app.gql(
+        None,
+        "query MadeUp123 { viewer { user { id } } }",
+        json!({}),
+    )
+    .await;
     app.gql(None, "{ nothingHere }", json!({})).await;
     let text = app
         .http
@@ -392,7 +416,12 @@ async fn metrics_listener_and_production_refusal() {
     config.metrics_listen_addr = Some(format!("127.0.0.1:{metrics_port}").parse().expect("addr"));
     let app = TestApp::spawn_with_config(Backend::Sqlite, config, false).await;
     // (The console answers unknown paths with its page: what matters is that no figures leak.)
-    let main = app.http.get(app.url("/metrics")).send().await.expect("sent");
+    let main = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("sent");
     assert!(
         !main.text().await.expect("text").contains("portal_admin_"),
         "no figures on the main listener"
@@ -416,7 +445,12 @@ async fn metrics_listener_and_production_refusal() {
     let mut production = test_config(database.url());
     production.environment = portal_admin::config::Environment::Production;
     let app = TestApp::spawn_with_config(Backend::Sqlite, production, false).await;
-    let refused = app.http.get(app.url("/metrics")).send().await.expect("sent");
+    let refused = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("sent");
     assert!(
         !refused
             .text()
@@ -426,3 +460,47 @@ async fn metrics_listener_and_production_refusal() {
     );
     drop(database);
 }
+
+/// Checklist item 15: no cookie is ever set, and mutations run only from a JSON POST (a form or
+/// `text/plain` POST, which a cross-site page can send without a preflight, is refused).
+async fn no_cookies_and_json_only_posts(app: TestApp) {
+    let admin = UserBuilder::admin().create(&app).await;
+    let sign_in = app
+        .http
+        .post(app.url("/graphql"))
+        .json(&json!({
+            "query": "mutation($input: SignInInput!) { signIn(input: $input) { token } }",
+            "variables": { "input": { "email": admin.email, "password": crate::common::builders::PASSWORD } },
+        }))
+        .send()
+        .await
+        .expect("sent");
+    assert!(sign_in.headers().get("set-cookie").is_none());
+    let token = sign_in.json::<Value>().await.expect("json")["data"]["signIn"]["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    for content_type in [
+        "application/x-www-form-urlencoded",
+        "text/plain",
+        "multipart/form-data; boundary=x",
+    ] {
+        let response = app
+            .http
+            .post(app.url("/graphql"))
+            .header("content-type", content_type)
+            .bearer_auth(&token)
+            .body("{\"query\": \"mutation { signOut }\"}")
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status(), 415, "{content_type}");
+    }
+    // The session survived: none of those ran.
+    let viewer = app
+        .gql(Some(&token), "{ viewer { user { id } } }", json!({}))
+        .await;
+    assert_eq!(viewer.data()["viewer"]["user"]["id"], admin.id.to_string());
+}
+
+on_both_backends!(no_cookies_and_json_only_posts);

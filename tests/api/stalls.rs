@@ -90,18 +90,15 @@ fn stalled_config(url: &str) -> portal_admin::config::Config {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_locked_by_another_connection() {
     let database = TestDatabase::create(Backend::Sqlite).await.expect("db");
-    let app = TestApp::spawn_with_config(Backend::Sqlite, stalled_config(database.url()), true)
-        .await;
+    let app =
+        TestApp::spawn_with_config(Backend::Sqlite, stalled_config(database.url()), true).await;
     let (_, token) = UserBuilder::admin().signed_in(&app).await;
     // Sessions are touched on use: do it now, so the reads below need no write.
     app.gql(Some(&token), "{ viewer { user { id } } }", json!({}))
         .await;
     let before = counts(&app).await;
 
-    let path = database
-        .url()
-        .trim_start_matches("sqlite://")
-        .to_owned();
+    let path = database.url().trim_start_matches("sqlite://").to_owned();
     let (locked_tx, locked_rx) = std::sync::mpsc::channel::<()>();
     let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
     let locker = std::thread::spawn(move || {
@@ -118,7 +115,10 @@ async fn sqlite_locked_by_another_connection() {
     burst_answers_unavailable(&app, &token, 50).await;
     let (status, took) = ready_status(&app).await;
     assert_eq!(status, 503, "not ready while writes cannot happen");
-    assert!(took < portal_admin::http::READINESS_TIMEOUT + SLACK, "{took:?}");
+    assert!(
+        took < portal_admin::http::READINESS_TIMEOUT + SLACK,
+        "{took:?}"
+    );
     // Reads still work under the lock (WAL).
     let viewer = app
         .gql(Some(&token), "{ viewer { user { id } } }", json!({}))
@@ -128,7 +128,11 @@ async fn sqlite_locked_by_another_connection() {
     release_tx.send(()).expect("release");
     locker.join().expect("locker");
     wait_until_ready(&app).await;
-    assert_eq!(counts(&app).await, before, "nothing of the stalled requests was written");
+    assert_eq!(
+        counts(&app).await,
+        before,
+        "nothing of the stalled requests was written"
+    );
     let created = app
         .gql(
             Some(&token),
@@ -189,7 +193,10 @@ async fn postgres_frozen_behind_a_proxy() {
     );
     let (status, took) = ready_status(&app).await;
     assert_eq!(status, 503);
-    assert!(took < portal_admin::http::READINESS_TIMEOUT + SLACK, "{took:?}");
+    assert!(
+        took < portal_admin::http::READINESS_TIMEOUT + SLACK,
+        "{took:?}"
+    );
 
     proxy.thaw();
     wait_until_ready(&app).await;
@@ -197,7 +204,11 @@ async fn postgres_frozen_behind_a_proxy() {
         .gql(Some(&token), "{ viewer { user { id } } }", json!({}))
         .await;
     viewer.data();
-    assert_eq!(counts(&app).await, before, "the stalled mutations changed nothing");
+    assert_eq!(
+        counts(&app).await,
+        before,
+        "the stalled mutations changed nothing"
+    );
     app.gql(
         Some(&token),
         CREATE_ORG,
@@ -218,8 +229,8 @@ async fn postgres_deadline_inside_a_transaction_rolls_it_back() {
     let Some(database) = TestDatabase::create(Backend::Postgres).await else {
         return;
     };
-    let app = TestApp::spawn_with_config(Backend::Postgres, stalled_config(database.url()), true)
-        .await;
+    let app =
+        TestApp::spawn_with_config(Backend::Postgres, stalled_config(database.url()), true).await;
     let (_, token) = UserBuilder::admin().signed_in(&app).await;
     let org = organization(&app, "Locked Ltd").await;
     let before = counts(&app).await;
@@ -235,7 +246,8 @@ async fn postgres_deadline_inside_a_transaction_rolls_it_back() {
         .await
         .expect("row lock");
 
-    let update = "mutation($input: UpdateOrganizationInput!) { updateOrganization(input: $input) { name } }";
+    let update =
+        "mutation($input: UpdateOrganizationInput!) { updateOrganization(input: $input) { name } }";
     let started = Instant::now();
     let stalled = app
         .gql(
@@ -285,7 +297,11 @@ async fn postgres_deadline_inside_a_transaction_rolls_it_back() {
         )
         .await;
     assert_eq!(read.data()["organization"]["name"], "Locked Ltd");
-    assert_eq!(counts(&app).await, before, "no audit event of the stopped change");
+    assert_eq!(
+        counts(&app).await,
+        before,
+        "no audit event of the stopped change"
+    );
     let renamed = app
         .gql(
             Some(&token),
@@ -363,8 +379,8 @@ async fn postgres_connection_lost_mid_transaction_answers_unavailable() {
     let Some(database) = TestDatabase::create(Backend::Postgres).await else {
         return;
     };
-    let app = TestApp::spawn_with_config(Backend::Postgres, test_config(database.url()), true)
-        .await;
+    let app =
+        TestApp::spawn_with_config(Backend::Postgres, test_config(database.url()), true).await;
     let (_, token) = UserBuilder::admin().signed_in(&app).await;
     let org = organization(&app, "Terminated Ltd").await;
     let before = counts(&app).await;
@@ -379,7 +395,8 @@ async fn postgres_connection_lost_mid_transaction_answers_unavailable() {
         ))
         .await
         .expect("row lock");
-    let update = "mutation($input: UpdateOrganizationInput!) { updateOrganization(input: $input) { name } }";
+    let update =
+        "mutation($input: UpdateOrganizationInput!) { updateOrganization(input: $input) { name } }";
     let request = app.gql(
         Some(&token),
         update,
@@ -402,7 +419,10 @@ async fn postgres_connection_lost_mid_transaction_answers_unavailable() {
             if let Some(waiting) = <[Pid]>::first(&waiting) {
                 break waiting.pid;
             }
-            assert!(Instant::now() < until, "the update never waited on the lock");
+            assert!(
+                Instant::now() < until,
+                "the update never waited on the lock"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
         admin
