@@ -63,11 +63,7 @@ fn incoming_request_id(req: &Request) -> Option<String> {
 
 /// Request id, tracing span, metrics and the request log around every request. A GraphQL
 /// request's line also names its operation, viewer, impersonator and error codes.
-async fn observe<E: Endpoint>(
-    next: E,
-    mut req: Request,
-    state: HttpState,
-) -> poem::Result<Response> {
+async fn observe<E: Endpoint>(next: E, mut req: Request, app: App) -> poem::Result<Response> {
     let request_id = incoming_request_id(&req).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     req.extensions_mut().insert(RequestId(request_id.clone()));
     let method = req.method().to_string();
@@ -82,7 +78,7 @@ async fn observe<E: Endpoint>(
     };
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
-    let metrics = &state.app.metrics;
+    let metrics = &app.metrics;
     metrics.observe_request(route, &method, status, elapsed.as_secs_f64());
     let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
     match response.extensions().get::<graphql::GraphqlOutcome>() {
@@ -273,27 +269,20 @@ pub fn routes(app: App) -> impl Endpoint<Output = Response> {
     }
     let route = route.nest("/", playground::endpoint());
 
-    with_middleware(route, state)
+    with_middleware(route, app)
 }
 
 /// The metrics listener's routes (`METRICS_LISTEN_ADDR`): `/metrics` only.
 fn metrics_routes(app: App) -> impl Endpoint<Output = Response> {
-    let state = HttpState {
-        schema: build_schema(&app.config),
-        app: app.clone(),
-    };
-    with_middleware(Route::new().at("/metrics", get(metrics_route(&app))), state)
+    with_middleware(Route::new().at("/metrics", get(metrics_route(&app))), app)
 }
 
 /// What every route gets: panics turned into INTERNAL answers, then request ids, tracing and
 /// metrics around the whole.
-fn with_middleware<E: Endpoint + 'static>(
-    route: E,
-    state: HttpState,
-) -> impl Endpoint<Output = Response> {
+fn with_middleware<E: Endpoint + 'static>(route: E, app: App) -> impl Endpoint<Output = Response> {
     route
         .with(CatchPanic::new().with_handler(panic_response))
-        .around(move |next, req| observe(next, req, state.clone()))
+        .around(move |next, req| observe(next, req, app.clone()))
 }
 
 /// A server bound to its address (and the metrics address, when set), ready to run.
@@ -392,17 +381,13 @@ mod tests {
         config.database_url = format!("sqlite://{}", dir.path().join("t.db").display());
         config.totp_encryption_key = Some(crate::domain::totp::TotpKey::generate().to_base64());
         let app = crate::app::AppState::new(config, crate::clock::Clock::system()).expect("app");
-        let state = HttpState {
-            schema: build_schema(&app.config),
-            app,
-        };
         #[handler]
         fn boom() -> &'static str {
             panic!("resolver bug")
         }
         let endpoint = with_middleware(
             Route::new().at("/boom", get(boom)).at("/ok", get(healthz)),
-            state,
+            app,
         );
         for _ in 0..2 {
             let response = endpoint
