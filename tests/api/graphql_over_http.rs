@@ -504,3 +504,78 @@ async fn no_cookies_and_json_only_posts(app: TestApp) {
 }
 
 on_both_backends!(no_cookies_and_json_only_posts);
+
+/// Captures log lines that mention `marker` (the process-wide subscriber sees every test's
+/// logs; only the lines of this test's request are kept).
+#[derive(Clone)]
+struct CapturedLog {
+    marker: &'static str,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl std::io::Write for CapturedLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        if text.contains(self.marker) {
+            self.lines
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(text.into_owned());
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The request log line names the operation, the viewer and the impersonator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_log_names_operation_viewer_and_impersonator() {
+    const MARKER: &str = "log-check-7f3a";
+    let log = CapturedLog {
+        marker: MARKER,
+        lines: Default::default(),
+    };
+    let writer = log.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || writer.clone())
+        .finish();
+    if tracing::subscriber::set_global_default(subscriber).is_err() {
+        panic!("no other test installs a global subscriber");
+    }
+
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (admin, admin_token) = UserBuilder::admin().signed_in(&app).await;
+    let customer = UserBuilder::customer().create(&app).await;
+    let token = crate::common::builders::impersonation_token(&app, &admin_token, &customer).await;
+    let response = app
+        .http
+        .post(app.url("/graphql"))
+        .bearer_auth(&token)
+        .header("x-request-id", MARKER)
+        .json(&json!({ "query": "query Viewer { viewer { user { id } } }" }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 200);
+    let lines = log.lines.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let finished: Value = lines
+        .iter()
+        .filter_map(|line| serde_json::from_str::<Value>(line.trim()).ok())
+        .find(|line| line["fields"]["message"] == "request finished")
+        .unwrap_or_else(|| panic!("no request line in {lines:?}"));
+    let fields = &finished["fields"];
+    assert_eq!(fields["operation"], "Viewer", "{finished}");
+    assert_eq!(fields["viewer_id"], customer.id.to_string(), "{finished}");
+    assert_eq!(
+        fields["impersonator_id"],
+        admin.id.to_string(),
+        "{finished}"
+    );
+    assert_eq!(fields["status"], 200);
+    assert!(fields["elapsed_ms"].as_f64().is_some(), "{finished}");
+}
