@@ -125,6 +125,32 @@ async fn sqlite_locked_by_another_connection() {
         .await;
     viewer.data();
 
+    // A second instance on the same file, whose deadline outlasts SQLite's busy timeout: the
+    // lock wait ends in SQLITE_BUSY, which is UNAVAILABLE too.
+    let mut patient_config = test_config(database.url());
+    patient_config.request_timeout_seconds = 30;
+    let patient = TestApp::spawn_with_config(Backend::Sqlite, patient_config, false).await;
+    let started = Instant::now();
+    let busy = patient
+        .gql(
+            Some(&token),
+            CREATE_ORG,
+            json!({ "input": { "name": "Busy" } }),
+        )
+        .await;
+    assert_eq!(busy.error_code(), "UNAVAILABLE", "{}", busy.body);
+    assert!(
+        busy.error_message().contains("temporarily unavailable"),
+        "the busy database, not the deadline: {}",
+        busy.body
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(patient);
+
     release_tx.send(()).expect("release");
     locker.join().expect("locker");
     wait_until_ready(&app).await;
@@ -451,6 +477,49 @@ async fn postgres_connection_lost_mid_transaction_answers_unavailable() {
         )
         .await;
     assert_eq!(renamed.data()["updateOrganization"]["name"], "Renamed");
+    drop(app);
+    drop(database);
+}
+
+/// A client that sends its headers and then trickles the body (or stops) gets UNAVAILABLE at
+/// the request deadline: reading the body is inside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_bodies_end_at_the_deadline() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let database = TestDatabase::create(Backend::Sqlite).await.expect("db");
+    let app =
+        TestApp::spawn_with_config(Backend::Sqlite, stalled_config(database.url()), true).await;
+    let mut socket = tokio::net::TcpStream::connect(app.addr)
+        .await
+        .expect("connect");
+    let started = Instant::now();
+    socket
+        .write_all(
+            b"POST /graphql HTTP/1.1\r\nHost: portal.test\r\ncontent-type: application/json\r\n\
+              accept: application/graphql-response+json\r\ncontent-length: 1000\r\n\r\n{\"query\"",
+        )
+        .await
+        .expect("headers and a few bytes");
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !String::from_utf8_lossy(&answer).contains("UNAVAILABLE") {
+        let read = tokio::time::timeout(Duration::from_secs(10), socket.read(&mut buffer))
+            .await
+            .expect("answered before 10 s")
+            .expect("read");
+        if read == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buffer[..read]);
+    }
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+    assert!(text.contains("\"code\":\"UNAVAILABLE\""), "{text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(DEADLINE_SECONDS) + SLACK,
+        "{:?}",
+        started.elapsed()
+    );
     drop(app);
     drop(database);
 }
