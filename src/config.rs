@@ -174,6 +174,47 @@ pub struct Config {
     /// answer RATE_LIMITED at once.
     #[arg(long, env = "PASSWORD_HASH_QUEUE", default_value_t = 32, global = true)]
     pub password_hash_queue: usize,
+
+    /// Whole-request deadline of `/graphql` (body, execution, response): past it the client gets
+    /// UNAVAILABLE and the request's transaction is rolled back.
+    #[arg(
+        long,
+        env = "REQUEST_TIMEOUT_SECONDS",
+        default_value_t = 10,
+        global = true
+    )]
+    pub request_timeout_seconds: u64,
+
+    /// A GraphQL response larger than this answers BAD_USER_INPUT instead (ask for less).
+    #[arg(
+        long,
+        env = "MAX_RESPONSE_BYTES",
+        default_value_t = 4 * 1024 * 1024,
+        global = true
+    )]
+    pub max_response_bytes: usize,
+
+    /// A connection must send a request's headers within this time (also the keep-alive idle
+    /// limit): slow clients cannot hold connections open.
+    #[arg(
+        long,
+        env = "HTTP_HEADER_TIMEOUT_SECONDS",
+        default_value_t = 10,
+        global = true
+    )]
+    pub http_header_timeout_seconds: u64,
+
+    /// Open client connections served at once; further ones wait in the listen backlog.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 512, global = true)]
+    pub max_connections: usize,
+
+    /// Bearer token that `/metrics` requires (`Authorization: Bearer …`).
+    #[arg(long, env = "METRICS_TOKEN", global = true, hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
+    /// Serves `/metrics` on this address only (not on LISTEN_ADDR), e.g. `127.0.0.1:9100`.
+    #[arg(long, env = "METRICS_LISTEN_ADDR", global = true)]
+    pub metrics_listen_addr: Option<SocketAddr>,
 }
 
 impl Config {

@@ -31,6 +31,7 @@ use crate::domain::audit::{AuditActor, AuditEntry};
 use crate::error::{AppError, AppResult};
 
 pub mod audit;
+pub mod health;
 mod migrations;
 pub mod models;
 pub mod schema;
@@ -104,7 +105,49 @@ impl DatabaseUrl {
 #[derive(Clone)]
 enum Pools {
     Postgres(Pool<AsyncPgConnection>),
-    Sqlite(Pool<SqliteConn>),
+    Sqlite(deadpool::managed::Pool<SqliteManager>),
+}
+
+/// diesel-async's manager for SQLite, with a recycle check that cannot panic.
+///
+/// A SQLite connection runs each statement on a blocking thread that shares the connection. When
+/// a request is dropped mid-statement (its deadline passed, the client went away), the connection
+/// goes back to the pool while that thread still holds it, and diesel-async's own check
+/// (`is_broken`) panics on a shared connection. This check waits its turn on the connection
+/// instead, then discards it if a transaction was left open (closing it rolls that back).
+pub struct SqliteManager(AsyncDieselConnectionManager<SqliteConn>);
+
+impl deadpool::managed::Manager for SqliteManager {
+    type Type = SqliteConn;
+    type Error = diesel_async::pooled_connection::PoolError;
+
+    async fn create(&self) -> Result<SqliteConn, Self::Error> {
+        deadpool::managed::Manager::create(&self.0).await
+    }
+
+    async fn recycle(
+        &self,
+        conn: &mut SqliteConn,
+        _: &deadpool::managed::Metrics,
+    ) -> deadpool::managed::RecycleResult<Self::Error> {
+        let idle = conn
+            .spawn_blocking(|inner| {
+                let status =
+                    <diesel::connection::AnsiTransactionManager as diesel::connection::TransactionManager<
+                        diesel::SqliteConnection,
+                    >>::transaction_manager_status_mut(inner);
+                Ok(matches!(status.transaction_depth(), Ok(None)))
+            })
+            .await
+            .map_err(diesel_async::pooled_connection::PoolError::QueryError)?;
+        if idle {
+            Ok(())
+        } else {
+            Err(deadpool::managed::RecycleError::Message(
+                "connection returned inside a transaction".into(),
+            ))
+        }
+    }
 }
 
 /// Counts the SQL statements every pooled connection runs (for `/metrics`, and for tests that
@@ -120,10 +163,27 @@ impl diesel::connection::Instrumentation for StatementCounter {
     }
 }
 
+/// Pool checkouts, for `/metrics`: how many, how many failed, and the time spent waiting.
+#[derive(Default)]
+struct CheckoutCounters {
+    checkouts: std::sync::atomic::AtomicU64,
+    failures: std::sync::atomic::AtomicU64,
+    wait_nanos: std::sync::atomic::AtomicU64,
+}
+
+/// Pool checkout totals since start (see [`Database::checkouts`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Checkouts {
+    pub total: u64,
+    pub failed: u64,
+    pub wait_seconds: f64,
+}
+
 /// The pooled database handle the whole service shares.
 #[derive(Clone)]
 pub struct Database {
     statements: StatementCounter,
+    checkouts: Arc<CheckoutCounters>,
     pools: Pools,
     clock: Clock,
     /// SQLite allows one writer; write transactions queue here instead of failing with
@@ -138,7 +198,7 @@ pub struct Database {
 #[allow(clippy::large_enum_variant)]
 pub enum DbConn {
     Postgres(Object<AsyncPgConnection>),
-    Sqlite(Object<SqliteConn>),
+    Sqlite(deadpool::managed::Object<SqliteManager>),
 }
 
 /// Pool usage, for `/metrics`.
@@ -240,9 +300,12 @@ impl Database {
                 let counter = statements.clone();
                 manager_config.custom_setup =
                     Box::new(move |path| sqlite_setup(path, counter.clone()));
-                let manager = AsyncDieselConnectionManager::new_with_config(path, manager_config);
+                let manager = SqliteManager(AsyncDieselConnectionManager::new_with_config(
+                    path,
+                    manager_config,
+                ));
                 Pools::Sqlite(
-                    Pool::builder(manager)
+                    deadpool::managed::Pool::builder(manager)
                         .max_size(config.database_pool_size)
                         .wait_timeout(Some(wait))
                         .create_timeout(Some(wait))
@@ -254,6 +317,7 @@ impl Database {
         };
         Ok(Self {
             statements,
+            checkouts: Arc::default(),
             pools,
             clock,
             sqlite_writer: Arc::new(tokio::sync::Mutex::new(())),
@@ -281,11 +345,30 @@ impl Database {
     /// A connection from the pool, for reads and for single-statement writes to tables that are
     /// not audited. Fails with UNAVAILABLE after the pool wait timeout.
     pub async fn conn(&self) -> AppResult<DbConn> {
-        match &self.pools {
+        use std::sync::atomic::Ordering::Relaxed;
+        let started = std::time::Instant::now();
+        let conn = match &self.pools {
             Pools::Postgres(pool) => pool.get().await.map(DbConn::Postgres),
             Pools::Sqlite(pool) => pool.get().await.map(DbConn::Sqlite),
+        };
+        let counters = &self.checkouts;
+        let waited = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        counters.wait_nanos.fetch_add(waited, Relaxed);
+        counters.checkouts.fetch_add(1, Relaxed);
+        if conn.is_err() {
+            counters.failures.fetch_add(1, Relaxed);
         }
-        .map_err(pool_error)
+        conn.map_err(pool_error)
+    }
+
+    /// Pool checkouts since start, with the time they waited.
+    pub fn checkouts(&self) -> Checkouts {
+        use std::sync::atomic::Ordering::Relaxed;
+        Checkouts {
+            total: self.checkouts.checkouts.load(Relaxed),
+            failed: self.checkouts.failures.load(Relaxed),
+            wait_seconds: self.checkouts.wait_nanos.load(Relaxed) as f64 / 1e9,
+        }
     }
 
     /// SQL statements run so far by this pool's connections.
@@ -306,11 +389,33 @@ impl Database {
         }
     }
 
-    /// Answers whether the database takes a query now (for `/readyz`).
+    /// Answers whether the database takes a query now.
     pub async fn ping(&self) -> AppResult<()> {
         let mut conn = self.conn().await?;
         dispatch!(&mut conn, |c| c.batch_execute("SELECT 1").await)?;
         Ok(())
+    }
+
+    /// Answers whether the database can take a write within `timeout` (for `/readyz`): a
+    /// write transaction that takes the write lock (SQLite: this instance's writer slot, then
+    /// `BEGIN IMMEDIATE`; PostgreSQL: a transaction id, refused on a read-only standby) and
+    /// rolls back. A locked SQLite file or a frozen server fails it in `timeout`.
+    pub async fn ping_write(&self, timeout: Duration) -> AppResult<()> {
+        let probe = async {
+            let writer = match self.backend() {
+                Backend::Sqlite => Some(self.sqlite_writer.clone().lock_owned().await),
+                Backend::Postgres => None,
+            };
+            let mut conn = self.conn().await?;
+            begin_write(&mut conn).await?;
+            if let DbConn::Postgres(c) = &mut conn {
+                c.batch_execute("SELECT pg_current_xact_id()").await?;
+            }
+            finish_uncancelled(conn, false, writer).await
+        };
+        tokio::time::timeout(timeout, probe)
+            .await
+            .map_err(|_| AppError::Unavailable)?
     }
 
     /// Runs raw SQL statements outside any audit context. For operators' maintenance and for
@@ -356,27 +461,45 @@ impl Database {
             has_xid: false,
         };
         let outcome = work(&mut tx).await;
-        let Some(mut conn) = tx.conn.take() else {
+        let writer = tx._writer.take();
+        let Some(conn) = tx.conn.take() else {
             return Err(AppError::internal(anyhow::anyhow!(
                 "transaction connection lost"
             )));
         };
         match outcome {
             Ok(value) => {
-                finish(&mut conn, true).await?;
+                finish_uncancelled(conn, true, writer).await?;
                 if tx.wake_outbox {
                     self.outbox_wakeup.notify_one();
                 }
                 Ok(value)
             }
             Err(err) => {
-                if let Err(rollback) = finish(&mut conn, false).await {
+                if let Err(rollback) = finish_uncancelled(conn, false, writer).await {
                     tracing::warn!(error = ?rollback, "rollback failed");
                 }
                 Err(err)
             }
         }
     }
+}
+
+/// Commits or rolls back on a task of its own, so that a request dropped now (its deadline
+/// passed, the client went away) never leaves a commit half done, and SQLite's writer slot is
+/// released only once the transaction has ended.
+async fn finish_uncancelled(
+    mut conn: DbConn,
+    commit: bool,
+    writer: Option<tokio::sync::OwnedMutexGuard<()>>,
+) -> AppResult<()> {
+    tokio::spawn(async move {
+        let finished = finish(&mut conn, commit).await;
+        drop(conn);
+        drop(writer);
+        finished
+    })
+    .await?
 }
 
 async fn begin_write(conn: &mut DbConn) -> AppResult<()> {
@@ -401,20 +524,31 @@ async fn begin_write(conn: &mut DbConn) -> AppResult<()> {
 }
 
 async fn finish(conn: &mut DbConn, commit: bool) -> AppResult<()> {
-    dispatch!(conn, |c| if commit {
-        commit_tx(c).await
-    } else {
-        rollback_tx(c).await
-    })?;
+    match conn {
+        DbConn::Postgres(c) => {
+            type Tm = <AsyncPgConnection as AsyncConnection>::TransactionManager;
+            if commit {
+                Tm::commit_transaction(&mut **c).await?
+            } else {
+                Tm::rollback_transaction(&mut **c).await?
+            }
+        }
+        // On the connection's own thread, in turn after a statement a dropped request may have
+        // left running there (the wrapper's transaction manager would panic on a shared
+        // connection).
+        DbConn::Sqlite(c) => {
+            c.spawn_blocking(move |inner| {
+                use diesel::connection::{AnsiTransactionManager, TransactionManager};
+                if commit {
+                    AnsiTransactionManager::commit_transaction(inner)
+                } else {
+                    AnsiTransactionManager::rollback_transaction(inner)
+                }
+            })
+            .await?
+        }
+    }
     Ok(())
-}
-
-async fn commit_tx<C: AsyncConnection>(conn: &mut C) -> diesel::QueryResult<()> {
-    C::TransactionManager::commit_transaction(conn).await
-}
-
-async fn rollback_tx<C: AsyncConnection>(conn: &mut C) -> diesel::QueryResult<()> {
-    C::TransactionManager::rollback_transaction(conn).await
 }
 
 /// An open write transaction with its audit context. See [`Database::write`].
@@ -501,28 +635,73 @@ impl From<DieselError> for AppError {
                     let constraint = info.constraint_name().unwrap_or(info.message());
                     AppError::conflict(unique_violation_message(constraint))
                 }
-                DatabaseErrorKind::ClosedConnection => {
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand => {
                     tracing::warn!(error = %err, "database connection lost");
                     AppError::Unavailable
                 }
-                DatabaseErrorKind::Unknown if is_timeout_or_busy(info.message()) => {
-                    tracing::warn!(error = %err, "database busy or timed out");
+                _ if is_unavailable(info.message()) => {
+                    tracing::warn!(error = %err, "database unavailable, busy or out of space");
                     AppError::Unavailable
                 }
                 _ => AppError::internal(err),
             },
+            // A connection lost at COMMIT: the rollback that follows fails too.
+            DieselError::RollbackErrorOnCommit {
+                rollback_error,
+                commit_error,
+            } if [&**rollback_error, &**commit_error]
+                .iter()
+                .any(|e| matches!(AppError::from(clone_kind(e)), AppError::Unavailable)) =>
+            {
+                tracing::warn!(error = %err, "database connection lost at commit");
+                AppError::Unavailable
+            }
             DieselError::BrokenTransactionManager => AppError::Unavailable,
             _ => AppError::internal(err),
         }
     }
 }
 
-fn is_timeout_or_busy(message: &str) -> bool {
+/// Enough of `err` to classify it again (diesel errors are not `Clone`).
+fn clone_kind(err: &DieselError) -> DieselError {
+    match err {
+        DieselError::DatabaseError(kind, info) => {
+            DieselError::DatabaseError(*kind, Box::new(info.message().to_owned()))
+        }
+        DieselError::BrokenTransactionManager => DieselError::BrokenTransactionManager,
+        _ => DieselError::NotInTransaction,
+    }
+}
+
+/// Driver and server messages that mean "not now" rather than a bug: the connection lost or
+/// never made, the server shutting down or starting, a timeout, a lock held elsewhere (SQLite
+/// busy), no space left, a read-only database (a standby after failover, a read-only file).
+fn is_unavailable(message: &str) -> bool {
+    const MARKERS: &[&str] = &[
+        "connection",
+        "communicating with the server",
+        "broken pipe",
+        "reset by peer",
+        "server closed",
+        "shutting down",
+        "starting up",
+        "in recovery",
+        "statement timeout",
+        "lock timeout",
+        "canceling statement",
+        "database is locked",
+        "database table is locked",
+        "database or disk is full",
+        "disk i/o error",
+        "no space left on device",
+        "could not extend file",
+        "unable to open database file",
+        "readonly database",
+        "read-only transaction",
+        "deadlock detected",
+    ];
     let message = message.to_ascii_lowercase();
-    message.contains("statement timeout")
-        || message.contains("lock timeout")
-        || message.contains("database is locked")
-        || message.contains("connection")
+    MARKERS.iter().any(|marker| message.contains(marker))
 }
 
 fn unique_violation_message(constraint: &str) -> &'static str {
@@ -545,5 +724,79 @@ impl From<diesel::ConnectionError> for AppError {
     fn from(err: diesel::ConnectionError) -> Self {
         tracing::warn!(error = %err, "database connection failed");
         AppError::Unavailable
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn database_error(kind: DatabaseErrorKind, message: &str) -> DieselError {
+        DieselError::DatabaseError(kind, Box::new(message.to_owned()))
+    }
+
+    /// What the drivers say when the database cannot serve now is UNAVAILABLE, never INTERNAL.
+    #[test]
+    fn outages_map_to_unavailable() {
+        for message in [
+            // SQLite: busy, locked, out of space, I/O.
+            "database is locked",
+            "database table is locked",
+            "database or disk is full",
+            "disk I/O error",
+            "attempt to write a readonly database",
+            // PostgreSQL and its driver: restarts, lost connections, timeouts, full disks.
+            "terminating connection due to administrator command",
+            "the database system is shutting down",
+            "the database system is starting up",
+            "error communicating with the server: Broken pipe (os error 32)",
+            "error communicating with the server: Connection reset by peer (os error 104)",
+            "canceling statement due to statement timeout",
+            "canceling statement due to lock timeout",
+            "could not extend file \"base/16384/16385\": No space left on device",
+            "cannot execute INSERT in a read-only transaction",
+        ] {
+            let mapped = AppError::from(database_error(DatabaseErrorKind::Unknown, message));
+            assert!(matches!(mapped, AppError::Unavailable), "{message}");
+        }
+        for kind in [
+            DatabaseErrorKind::ClosedConnection,
+            DatabaseErrorKind::UnableToSendCommand,
+        ] {
+            assert!(matches!(
+                AppError::from(database_error(kind, "gone")),
+                AppError::Unavailable
+            ));
+        }
+        // A connection lost at COMMIT: the rollback fails too.
+        let at_commit = DieselError::RollbackErrorOnCommit {
+            rollback_error: Box::new(database_error(
+                DatabaseErrorKind::ClosedConnection,
+                "connection closed",
+            )),
+            commit_error: Box::new(database_error(
+                DatabaseErrorKind::Unknown,
+                "server closed the connection unexpectedly",
+            )),
+        };
+        assert!(matches!(AppError::from(at_commit), AppError::Unavailable));
+    }
+
+    /// A bug stays INTERNAL.
+    #[test]
+    fn bugs_stay_internal() {
+        for err in [
+            database_error(
+                DatabaseErrorKind::Unknown,
+                "syntax error at or near \"SELEC\"",
+            ),
+            database_error(
+                DatabaseErrorKind::ForeignKeyViolation,
+                "violates foreign key",
+            ),
+            DieselError::NotInTransaction,
+        ] {
+            assert!(matches!(AppError::from(err), AppError::Internal(_)));
+        }
     }
 }

@@ -83,6 +83,14 @@ impl RequestContext {
         }
     }
 
+    /// The viewer, if a resolver has authenticated the request (for the request log).
+    pub fn resolved_viewer(&self) -> Option<&Viewer> {
+        match self.auth.get()? {
+            Ok(auth) => Some(&auth.viewer),
+            Err(_) => None,
+        }
+    }
+
     /// The signed-in viewer, or UNAUTHENTICATED (see [`RequestContext::auth`]).
     pub async fn viewer(&self) -> AppResult<&Viewer> {
         Ok(&self.auth().await?.viewer)
@@ -115,7 +123,8 @@ pub trait ContextExt {
 
 impl ContextExt for Context<'_> {
     fn request(&self) -> &RequestContext {
-        // The HTTP endpoint inserts a RequestContext into every request it executes.
-        self.data_unchecked::<RequestContext>()
+        // The HTTP endpoint inserts an `Arc<RequestContext>` into every request it executes (it
+        // keeps a handle to log the viewer, even when the deadline drops the execution).
+        self.data_unchecked::<Arc<RequestContext>>()
     }
 }

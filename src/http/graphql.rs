@@ -1,62 +1,176 @@
 //! `/graphql` per GraphQL over HTTP: POST with a JSON body, GET for queries only.
 //! Batches (a JSON array) and bodies over 1 MiB are refused before anything runs.
 
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use async_graphql::ServerError;
 use async_graphql::parser::types::{
     ExecutableDocument, OperationDefinition, OperationType, Selection, SelectionSet,
 };
-use poem::http::{Method, StatusCode, header};
+use poem::http::{HeaderMap, Method, StatusCode, header};
 use poem::{IntoResponse, Request, Response};
 use serde_json::json;
 
+use super::errors::{code_errors, code_of, request_error, syntax_error};
 use super::{HttpState, RequestIdExt};
+use crate::domain::UserId;
 use crate::domain::viewer::RequestMeta;
 use crate::error::ErrorCode;
 use crate::graphql::{RequestContext, SENSITIVE_MUTATIONS};
 
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-fn error_response(status: StatusCode, code: ErrorCode, message: &str) -> Response {
-    Response::builder()
-        .status(status)
-        .content_type("application/json")
-        .body(
-            json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] })
-                .to_string(),
-        )
+pub const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+const JSON: &str = "application/json";
+
+/// The media type of the answer, from `Accept`. It decides the status codes: with
+/// `application/graphql-response+json` a request that did not run (parse, validation, variables,
+/// limits, deadline) answers 4xx/5xx; with the legacy `application/json` every well-formed request
+/// answers 200 and the client reads `errors` (GraphQL over HTTP, "Status Codes").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaType {
+    GraphqlResponseJson,
+    Json,
 }
 
-fn bad_request(message: &str) -> Response {
-    error_response(StatusCode::BAD_REQUEST, ErrorCode::BadUserInput, message)
-}
+impl MediaType {
+    fn as_str(self) -> &'static str {
+        match self {
+            MediaType::GraphqlResponseJson => GRAPHQL_RESPONSE_JSON,
+            MediaType::Json => JSON,
+        }
+    }
 
-/// The operation `request` would run, parsed (None when the document does not parse or does
-/// not name a single operation; execution then reports that).
-fn selected_operation(
-    request: &async_graphql::Request,
-) -> Option<(ExecutableDocument, OperationDefinition)> {
-    let document = async_graphql::parser::parse_query(&request.query).ok()?;
-    let operation = {
-        let operations = &document.operations;
-        match &request.operation_name {
-            Some(name) => {
-                operations
-                    .iter()
-                    .find(|(n, _)| n.is_some_and(|n| n.as_str() == name))?
-                    .1
+    /// The preferred supported type of `Accept`: highest quality first, the GraphQL response type
+    /// on a tie, `application/json` for a missing header and for wildcards; `None` when nothing
+    /// offered is supported (406).
+    pub fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
+        let accept = headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(",");
+        if accept.trim().is_empty() {
+            return Some(MediaType::Json);
+        }
+        let mut best: Option<(u16, u8, MediaType)> = None;
+        for range in accept.split(',') {
+            let mut parts = range.split(';');
+            let essence = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+            let quality = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            // In thousandths, as RFC 9110 allows no more precision.
+            let quality = (quality.clamp(0.0, 1.0) * 1000.0).round() as u16;
+            let (media, rank) = match essence.as_str() {
+                GRAPHQL_RESPONSE_JSON => (MediaType::GraphqlResponseJson, 2),
+                JSON => (MediaType::Json, 1),
+                "application/*" | "*/*" => (MediaType::Json, 0),
+                _ => continue,
+            };
+            if quality == 0 {
+                continue;
             }
-            None => {
-                let mut all = operations.iter();
-                let (_, only) = all.next()?;
-                if all.next().is_some() {
-                    return None;
-                }
-                only
+            if best.is_none_or(|(q, r, _)| (quality, rank) > (q, r)) {
+                best = Some((quality, rank, media));
             }
         }
-        .node
-        .clone()
+        best.map(|(_, _, media)| media)
+    }
+
+    /// The status of an answer whose request did not run (no `data`).
+    fn request_error_status(self, code: ErrorCode) -> StatusCode {
+        match (self, code) {
+            (MediaType::Json, _) => StatusCode::OK,
+            (MediaType::GraphqlResponseJson, ErrorCode::Unavailable) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            (MediaType::GraphqlResponseJson, ErrorCode::Internal) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            (MediaType::GraphqlResponseJson, _) => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+/// What the request log and the metrics learn about a GraphQL request; the endpoint puts it in
+/// the response's extensions for the middleware (`super::observe`).
+#[derive(Debug, Clone, Default)]
+pub struct GraphqlOutcome {
+    pub operation_name: Option<String>,
+    pub viewer_id: Option<UserId>,
+    pub impersonator_id: Option<UserId>,
+    /// The distinct error codes of the answer, in order of appearance (empty: no error).
+    pub error_codes: Vec<String>,
+}
+
+/// An answer written in `media`, with the headers every GraphQL answer has.
+fn answer(media: MediaType, status: StatusCode, body: String) -> Response {
+    Response::builder()
+        .status(status)
+        .content_type(format!("{}; charset=utf-8", media.as_str()))
+        // Answers carry personal data and session tokens: never stored by a cache.
+        .header(header::CACHE_CONTROL, "no-store")
+        .header(header::VARY, "accept, authorization")
+        .body(body)
+}
+
+/// A refusal at the HTTP level (malformed request, wrong method or type): its own status
+/// whatever the media type, the body a GraphQL error with its code.
+fn http_error(media: MediaType, status: StatusCode, code: ErrorCode, message: &str) -> Response {
+    answer(
+        media,
+        status,
+        json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] })
+            .to_string(),
+    )
+}
+
+/// An answer without `data`: the request did not run.
+fn request_errors(media: MediaType, errors: Vec<ServerError>) -> Response {
+    let code = errors
+        .first()
+        .and_then(code_of)
+        .map_or(ErrorCode::Internal, code_from_str);
+    let body = json!({ "errors": errors }).to_string();
+    answer(media, media.request_error_status(code), body)
+}
+
+fn code_from_str(code: &str) -> ErrorCode {
+    match code {
+        "UNAVAILABLE" => ErrorCode::Unavailable,
+        "INTERNAL" => ErrorCode::Internal,
+        _ => ErrorCode::BadUserInput,
+    }
+}
+
+/// The operation a request names (or its only one); `None` when the document names none or
+/// several without `operationName` (execution then reports that).
+fn selected_operation<'d>(
+    document: &'d ExecutableDocument,
+    operation_name: Option<&str>,
+) -> Option<&'d OperationDefinition> {
+    let operations = &document.operations;
+    let operation = match operation_name {
+        Some(name) => {
+            operations
+                .iter()
+                .find(|(n, _)| n.is_some_and(|n| n.as_str() == name))?
+                .1
+        }
+        None => {
+            let mut all = operations.iter();
+            let (_, only) = all.next()?;
+            if all.next().is_some() {
+                return None;
+            }
+            only
+        }
     };
-    Some((document, operation))
+    Some(&operation.node)
 }
 
 /// How many sensitive mutations the operation's root selection holds, through fragments and
@@ -102,11 +216,65 @@ fn sensitive_mutation_count(
     count(&operation.selection_set.node, document, &mut Vec::new())
 }
 
-async fn read_request(req: &mut Request) -> Result<async_graphql::Request, Response> {
+/// The request's parameters, checked as GraphQL over HTTP says: `query` a string, `operationName`
+/// a string or null, `variables` and `extensions` maps or null. A batch (JSON array) is refused.
+fn parse_params(value: serde_json::Value) -> Result<async_graphql::Request, &'static str> {
+    use serde_json::Value;
+    let Value::Object(params) = &value else {
+        return Err(if value.is_array() {
+            "Batched requests are not supported; send one operation per request."
+        } else {
+            "The request body must be a JSON object with a query."
+        });
+    };
+    if !matches!(params.get("query"), Some(Value::String(_))) {
+        return Err("The request needs a `query` string.");
+    }
+    if !matches!(
+        params.get("operationName"),
+        None | Some(Value::Null | Value::String(_))
+    ) {
+        return Err("`operationName` must be a string.");
+    }
+    for map in ["variables", "extensions"] {
+        if !matches!(params.get(map), None | Some(Value::Null | Value::Object(_))) {
+            return Err(if map == "variables" {
+                "`variables` must be a JSON object."
+            } else {
+                "`extensions` must be a JSON object."
+            });
+        }
+    }
+    serde_json::from_value(value).map_err(|_| "The request parameters are not valid.")
+}
+
+async fn read_request(
+    req: &mut Request,
+    media: MediaType,
+) -> Result<async_graphql::Request, Response> {
+    let refuse =
+        |status, message: &str| http_error(media, status, ErrorCode::BadUserInput, message);
     if req.method() == Method::GET {
-        let query = req.uri().query().unwrap_or_default();
-        return async_graphql::http::parse_query_string(query)
-            .map_err(|e| bad_request(&format!("Invalid GraphQL request: {e}")));
+        // Parameters in the query string; `variables` and `extensions` as JSON text.
+        let pairs: Vec<(String, String)> =
+            url::form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes())
+                .into_owned()
+                .collect();
+        let mut params = serde_json::Map::new();
+        for (name, value) in pairs {
+            let value = match name.as_str() {
+                "variables" | "extensions" => serde_json::from_str(&value).map_err(|_| {
+                    refuse(
+                        StatusCode::BAD_REQUEST,
+                        &format!("`{name}` must be JSON text."),
+                    )
+                })?,
+                _ => serde_json::Value::String(value),
+            };
+            params.insert(name, value);
+        }
+        return parse_params(serde_json::Value::Object(params))
+            .map_err(|message| refuse(StatusCode::BAD_REQUEST, message));
     }
     let content_type = req
         .headers()
@@ -114,19 +282,16 @@ async fn read_request(req: &mut Request) -> Result<async_graphql::Request, Respo
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_ascii_lowercase();
-    if !content_type.starts_with("application/json")
-        && !content_type.starts_with("application/graphql-response+json")
-    {
-        return Err(error_response(
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    if essence != JSON {
+        return Err(refuse(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ErrorCode::BadUserInput,
             "Send the request as application/json.",
         ));
     }
     let too_large = || {
-        error_response(
+        refuse(
             StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorCode::BadUserInput,
             "The request body is larger than 1 MiB.",
         )
     };
@@ -144,16 +309,18 @@ async fn read_request(req: &mut Request) -> Result<async_graphql::Request, Respo
         .await
         .map_err(|err| match err {
             poem::error::ReadBodyError::PayloadTooLarge => too_large(),
-            _ => bad_request("The request body could not be read."),
+            _ => refuse(
+                StatusCode::BAD_REQUEST,
+                "The request body could not be read.",
+            ),
         })?;
-    let value: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|_| bad_request("The request body is not valid JSON."))?;
-    if value.is_array() {
-        return Err(bad_request(
-            "Batched requests are not supported; send one operation per request.",
-        ));
-    }
-    serde_json::from_value(value).map_err(|e| bad_request(&format!("Invalid GraphQL request: {e}")))
+    let value: serde_json::Value = serde_json::from_slice(&body).map_err(|_| {
+        refuse(
+            StatusCode::BAD_REQUEST,
+            "The request body is not valid JSON.",
+        )
+    })?;
+    parse_params(value).map_err(|message| refuse(StatusCode::BAD_REQUEST, message))
 }
 
 fn bearer_token(req: &Request) -> Option<String> {
@@ -163,29 +330,16 @@ fn bearer_token(req: &Request) -> Option<String> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
 }
 
-pub async fn endpoint(mut req: Request, state: &HttpState) -> Response {
-    let request = match read_request(&mut req).await {
-        Ok(request) => request,
-        Err(response) => return response,
-    };
-    let operation = selected_operation(&request);
-    let operation_type = operation.as_ref().map(|(_, op)| op.ty);
-    if req.method() == Method::GET && operation_type != Some(OperationType::Query) {
-        return error_response(
-            StatusCode::METHOD_NOT_ALLOWED,
+/// `/graphql`: negotiates the media type, then runs the request within the request deadline.
+pub async fn endpoint(req: Request, state: &HttpState) -> Response {
+    let Some(media) = MediaType::negotiate(req.headers()) else {
+        return http_error(
+            MediaType::Json,
+            StatusCode::NOT_ACCEPTABLE,
             ErrorCode::BadUserInput,
-            "GET runs queries only; send mutations with POST.",
-        )
-        .with_header(header::ALLOW, "POST")
-        .into_response();
-    }
-
-    if let Some((document, operation)) = &operation
-        && sensitive_mutation_count(document, operation) > 1
-    {
-        return bad_request("Send sign-in, password and two-factor mutations one per request.");
-    }
-
+            "Accept application/graphql-response+json or application/json.",
+        );
+    };
     // The peer address, never a forwarded-for header: a client must not pick the IP that its
     // failed sign-ins are counted against.
     let client_ip = req
@@ -201,19 +355,236 @@ pub async fn endpoint(mut req: Request, state: &HttpState) -> Response {
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(256).collect()),
     };
-    let context = RequestContext::new(state.app.clone(), meta, bearer_token(&req));
-    let response = state.schema.execute(request.data(context)).await;
+    let context = Arc::new(RequestContext::new(
+        state.app.clone(),
+        meta,
+        bearer_token(&req),
+    ));
+    let operation_name = Arc::new(OnceLock::new());
+    let deadline = Duration::from_secs(state.app.config.request_timeout_seconds.max(1));
+    // On a task of its own, so that the answer leaves at the deadline even when stopping the
+    // work takes longer: a SQLite statement in flight is waited for when dropped (diesel-async
+    // never abandons its connection mid-statement), which the aborted task does on its own.
+    let work = handle(
+        req,
+        state.clone(),
+        media,
+        context.clone(),
+        operation_name.clone(),
+    );
+    // In the request's span, so that what it logs carries the request id.
+    let mut task = AbortOnDrop(tokio::spawn(tracing::Instrument::in_current_span(work)));
+    let mut response = match tokio::time::timeout(deadline, &mut task.0).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(err)) => {
+            tracing::error!(error = %err, "request task failed");
+            refuse_request(
+                media,
+                vec![request_error(
+                    ErrorCode::Internal,
+                    "Something went wrong on our side.",
+                )],
+            )
+        }
+        // Aborting drops the request's future: a transaction it held rolls back (`WriteTx`'s
+        // Drop), and SQLite's writer slot is released after the rollback.
+        Err(_) => {
+            task.0.abort();
+            tracing::warn!(seconds = deadline.as_secs(), "request deadline passed");
+            refuse_request(
+                media,
+                vec![request_error(
+                    ErrorCode::Unavailable,
+                    format!(
+                        "The request took longer than {} seconds and was stopped. Please try again.",
+                        deadline.as_secs()
+                    ),
+                )],
+            )
+        }
+    };
+    let viewer = context.resolved_viewer();
+    let outcome = GraphqlOutcome {
+        operation_name: operation_name.get().cloned().flatten(),
+        viewer_id: viewer.map(|v| v.user_id),
+        impersonator_id: viewer.and_then(|v| v.impersonator_id()),
+        error_codes: response
+            .extensions()
+            .get::<ErrorCodes>()
+            .map(|codes| codes.0.clone())
+            .unwrap_or_default(),
+    };
+    response.extensions_mut().insert(outcome);
+    response
+}
+
+/// Stops the request's task when the client goes away before the answer.
+struct AbortOnDrop(tokio::task::JoinHandle<Response>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The distinct codes of an answer's errors (see [`GraphqlOutcome::error_codes`]).
+#[derive(Clone)]
+struct ErrorCodes(Vec<String>);
+
+fn distinct_codes(errors: &[ServerError]) -> Vec<String> {
+    let mut codes: Vec<String> = Vec::new();
+    for code in errors.iter().map(|e| code_of(e).unwrap_or("INTERNAL")) {
+        if !codes.iter().any(|c| c == code) {
+            codes.push(code.to_owned());
+        }
+    }
+    codes
+}
+
+fn with_codes(mut response: Response, codes: Vec<String>) -> Response {
+    response.extensions_mut().insert(ErrorCodes(codes));
+    response
+}
+
+/// The request's error answer without `data`, its codes recorded.
+fn refuse_request(media: MediaType, errors: Vec<ServerError>) -> Response {
+    let codes = distinct_codes(&errors);
+    with_codes(request_errors(media, errors), codes)
+}
+
+async fn handle(
+    mut req: Request,
+    state: HttpState,
+    media: MediaType,
+    context: Arc<RequestContext>,
+    operation_name: Arc<OnceLock<Option<String>>>,
+) -> Response {
+    let mut request = match read_request(&mut req, media).await {
+        Ok(request) => request,
+        Err(response) => return with_codes(response, vec!["BAD_USER_INPUT".into()]),
+    };
+    // Parsed once here (for the checks below and the error positions), then handed to
+    // async-graphql as is.
+    let document = match async_graphql::parser::parse_query(&request.query) {
+        Ok(document) => document,
+        Err(err) => return refuse_request(media, vec![syntax_error(&err)]),
+    };
+    let operation = selected_operation(&document, request.operation_name.as_deref());
+    // Only a name the document defines (a GraphQL name, not arbitrary client text), bounded.
+    let _ = operation_name.set(operation.and_then(|_| {
+        request
+            .operation_name
+            .clone()
+            .or_else(|| single_operation_name(&document))
+            .map(|name| name.chars().take(128).collect())
+    }));
+    let operation_type = operation.map(|op| op.ty);
+    if req.method() == Method::GET && operation_type != Some(OperationType::Query) {
+        return with_codes(
+            http_error(
+                media,
+                StatusCode::METHOD_NOT_ALLOWED,
+                ErrorCode::BadUserInput,
+                "GET runs queries only; send mutations with POST.",
+            )
+            .with_header(header::ALLOW, "POST")
+            .into_response(),
+            vec!["BAD_USER_INPUT".into()],
+        );
+    }
+    if let Some(operation) = operation
+        && sensitive_mutation_count(&document, operation) > 1
+    {
+        return refuse_request(
+            media,
+            vec![request_error(
+                ErrorCode::BadUserInput,
+                "Send sign-in, password and two-factor mutations one per request.",
+            )],
+        );
+    }
+    if let Some(error) = operation.and_then(|op| missing_variable(op, &request.variables)) {
+        return refuse_request(media, vec![error]);
+    }
+    let is_mutation = operation_type == Some(OperationType::Mutation);
+
+    request.set_parsed_query(document.clone());
+    let mut response = state.schema.execute(request.data(context.clone())).await;
+    code_errors(&mut response.errors, Some(&document));
+    if response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(super::errors::is_request_error)
+    {
+        return refuse_request(media, response.errors);
+    }
+    let codes = distinct_codes(&response.errors);
     let body = match serde_json::to_string(&response) {
         Ok(body) => body,
-        Err(_) => {
-            return error_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                ErrorCode::Internal,
-                "Response encoding failed.",
+        Err(err) => {
+            tracing::error!(error = %err, "response encoding failed");
+            return refuse_request(
+                media,
+                vec![request_error(
+                    ErrorCode::Internal,
+                    "Something went wrong on our side.",
+                )],
             );
         }
     };
-    Response::builder()
-        .content_type("application/json")
-        .body(body)
+    let limit = state.app.config.max_response_bytes;
+    if body.len() > limit {
+        let mib = limit as f64 / (1024.0 * 1024.0);
+        let message = if is_mutation {
+            format!(
+                "The change was made, but its result is larger than {mib:.1} MiB and is not sent; \
+                 read the record to see it."
+            )
+        } else {
+            format!(
+                "The response would be larger than {mib:.1} MiB. Ask for fewer records \
+                 (a smaller `first`) or fewer fields."
+            )
+        };
+        return refuse_request(media, vec![request_error(ErrorCode::BadUserInput, message)]);
+    }
+    with_codes(answer(media, StatusCode::OK, body), codes)
+}
+
+/// A required variable (non-null, no default) that the request does not give: a request error
+/// (async-graphql would only notice while running the field, as a resolver error).
+fn missing_variable(
+    operation: &OperationDefinition,
+    variables: &async_graphql::Variables,
+) -> Option<ServerError> {
+    operation
+        .variable_definitions
+        .iter()
+        .find_map(|definition| {
+            let definition = &definition.node;
+            let given = variables
+                .get(definition.name.node.as_str())
+                .is_some_and(|v| *v != async_graphql::Value::Null);
+            let required = !definition.var_type.node.nullable && definition.default_value.is_none();
+            (required && !given).then(|| {
+                let mut error = request_error(
+                    ErrorCode::BadUserInput,
+                    format!(
+                        "Variable \"${}\" of type \"{}\" is required.",
+                        definition.name.node, definition.var_type.node
+                    ),
+                );
+                error.locations = vec![definition.name.pos];
+                error
+            })
+        })
+}
+
+/// The name of the document's only operation, when it has one.
+fn single_operation_name(document: &ExecutableDocument) -> Option<String> {
+    let mut all = document.operations.iter();
+    let (name, _) = all.next()?;
+    if all.next().is_some() {
+        return None;
+    }
+    name.map(|n| n.to_string())
 }

@@ -33,6 +33,23 @@ static OPERATION_FILES: LazyLock<String> = LazyLock::new(|| {
     serde_json::to_string(&files).unwrap_or_else(|_| "[]".into())
 });
 
+/// The names of the operations the console sends (the metrics give each its own label).
+pub(super) fn operation_names() -> Vec<String> {
+    ASSETS
+        .iter()
+        .filter(|asset| asset.path.starts_with("operations/") && asset.path.ends_with(".graphql"))
+        .filter_map(|asset| std::str::from_utf8(asset.body).ok())
+        .filter_map(|text| async_graphql::parser::parse_query(text).ok())
+        .flat_map(|document| {
+            document
+                .operations
+                .iter()
+                .filter_map(|(name, _)| name.map(|n| n.to_string()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 fn find(path: &str) -> Option<&'static Asset> {
     ASSETS.iter().find(|asset| asset.path == path)
 }

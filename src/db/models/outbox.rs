@@ -329,3 +329,41 @@ mod tests {
         assert_eq!(retry_delay(i32::MAX).num_seconds(), 600);
     }
 }
+
+/// The outbox at a glance, for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct OutboxStats {
+    /// Mails neither sent nor given up.
+    pub pending: i64,
+    /// How long the oldest due mail has waited past its `next_attempt_at` (0: none due).
+    pub oldest_due_age_seconds: f64,
+    /// Mails given up.
+    pub failed: i64,
+}
+
+pub async fn stats(conn: &mut DbConn, now: NaiveDateTime) -> AppResult<OutboxStats> {
+    let pending = count_pending(conn).await?;
+    let oldest_due: Option<NaiveDateTime> = dispatch!(conn, |c| {
+        mail_outbox::table
+            .filter(mail_outbox::sent_at.is_null())
+            .filter(mail_outbox::failed_at.is_null())
+            .filter(mail_outbox::next_attempt_at.le(now))
+            .select(diesel::dsl::min(mail_outbox::next_attempt_at))
+            .get_result(c)
+            .await
+    })?;
+    let failed: i64 = dispatch!(conn, |c| {
+        mail_outbox::table
+            .filter(mail_outbox::failed_at.is_not_null())
+            .count()
+            .get_result(c)
+            .await
+    })?;
+    Ok(OutboxStats {
+        pending,
+        oldest_due_age_seconds: oldest_due.map_or(0.0, |due| {
+            (now - due).num_milliseconds().max(0) as f64 / 1000.0
+        }),
+        failed,
+    })
+}

@@ -8,6 +8,7 @@
 
 pub mod audit_trail;
 pub mod builders;
+pub mod proxy;
 pub mod smtp;
 
 use std::net::SocketAddr;

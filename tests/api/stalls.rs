@@ -1,0 +1,525 @@
+//! Bounded requests under a stalled database: SQLite locked by another connection, PostgreSQL
+//! frozen behind a proxy, a row lock held mid-transaction. Every answer arrives within the
+//! request deadline (UNAVAILABLE), `/readyz` fails while writes cannot happen, nothing half-done
+//! is left behind, and the service recovers once the stall ends.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::common::builders::{UserBuilder, organization};
+use crate::common::proxy::StallingProxy;
+use crate::common::{Backend, TestApp, TestDatabase, test_config};
+
+/// The deadline the tests run with.
+const DEADLINE_SECONDS: u64 = 2;
+/// What an answer may take past the deadline (scheduling on a busy 2-core machine).
+const SLACK: Duration = Duration::from_secs(3);
+
+const CREATE_ORG: &str =
+    "mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) { id } }";
+
+async fn counts(app: &TestApp) -> (i64, i64) {
+    let mut conn = app.app.db.conn().await.expect("conn");
+    let events = portal_admin::db::audit::count_events(&mut conn)
+        .await
+        .expect("events");
+    let organizations = portal_admin::db::models::organizations::count(
+        &mut conn,
+        portal_admin::db::models::CompanyScope::All,
+    )
+    .await
+    .expect("organizations");
+    (organizations, events)
+}
+
+/// `n` parallel `createOrganization` requests; each must answer UNAVAILABLE within the deadline.
+async fn burst_answers_unavailable(app: &TestApp, token: &str, n: usize) {
+    let started = Instant::now();
+    let answers = futures::future::join_all((0..n).map(|i| {
+        app.gql(
+            Some(token),
+            CREATE_ORG,
+            json!({ "input": { "name": format!("Stalled {i}") } }),
+        )
+    }))
+    .await;
+    let elapsed = started.elapsed();
+    for answer in &answers {
+        assert_eq!(answer.error_code(), "UNAVAILABLE", "{}", answer.body);
+    }
+    assert!(
+        elapsed < Duration::from_secs(DEADLINE_SECONDS) + SLACK,
+        "{n} stalled requests answered after {elapsed:?}"
+    );
+}
+
+async fn ready_status(app: &TestApp) -> (u16, Duration) {
+    let started = Instant::now();
+    let status = app
+        .http
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .expect("sent")
+        .status()
+        .as_u16();
+    (status, started.elapsed())
+}
+
+/// Waits (bounded) for `/readyz` to answer 200 again.
+async fn wait_until_ready(app: &TestApp) {
+    let until = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < until {
+        if ready_status(app).await.0 == 200 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("not ready again within 20 s");
+}
+
+fn stalled_config(url: &str) -> portal_admin::config::Config {
+    let mut config = test_config(url);
+    config.request_timeout_seconds = DEADLINE_SECONDS;
+    config
+}
+
+/// SQLite with another connection holding the write lock (`BEGIN IMMEDIATE`), as another
+/// process or a backup tool would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_locked_by_another_connection() {
+    let database = TestDatabase::create(Backend::Sqlite).await.expect("db");
+    let app =
+        TestApp::spawn_with_config(Backend::Sqlite, stalled_config(database.url()), true).await;
+    let (_, token) = UserBuilder::admin().signed_in(&app).await;
+    // Sessions are touched on use: do it now, so the reads below need no write.
+    app.gql(Some(&token), "{ viewer { user { id } } }", json!({}))
+        .await;
+    let before = counts(&app).await;
+
+    let path = database.url().trim_start_matches("sqlite://").to_owned();
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel::<()>();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let locker = std::thread::spawn(move || {
+        use diesel::Connection;
+        use diesel::connection::SimpleConnection;
+        let mut conn = diesel::SqliteConnection::establish(&path).expect("second connection");
+        conn.batch_execute("BEGIN IMMEDIATE").expect("write lock");
+        locked_tx.send(()).expect("signal");
+        let _ = release_rx.recv();
+        conn.batch_execute("ROLLBACK").expect("release");
+    });
+    locked_rx.recv().expect("locked");
+
+    burst_answers_unavailable(&app, &token, 50).await;
+    let (status, took) = ready_status(&app).await;
+    assert_eq!(status, 503, "not ready while writes cannot happen");
+    assert!(
+        took < portal_admin::http::READINESS_TIMEOUT + SLACK,
+        "{took:?}"
+    );
+    // Reads still work under the lock (WAL).
+    let viewer = app
+        .gql(Some(&token), "{ viewer { user { id } } }", json!({}))
+        .await;
+    viewer.data();
+
+    // A second instance on the same file, whose deadline outlasts SQLite's busy timeout: the
+    // lock wait ends in SQLITE_BUSY, which is UNAVAILABLE too.
+    let mut patient_config = test_config(database.url());
+    patient_config.request_timeout_seconds = 30;
+    let patient = TestApp::spawn_with_config(Backend::Sqlite, patient_config, false).await;
+    let started = Instant::now();
+    let busy = patient
+        .gql(
+            Some(&token),
+            CREATE_ORG,
+            json!({ "input": { "name": "Busy" } }),
+        )
+        .await;
+    assert_eq!(busy.error_code(), "UNAVAILABLE", "{}", busy.body);
+    assert!(
+        busy.error_message().contains("temporarily unavailable"),
+        "the busy database, not the deadline: {}",
+        busy.body
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(patient);
+
+    release_tx.send(()).expect("release");
+    locker.join().expect("locker");
+    wait_until_ready(&app).await;
+    assert_eq!(
+        counts(&app).await,
+        before,
+        "nothing of the stalled requests was written"
+    );
+    let created = app
+        .gql(
+            Some(&token),
+            CREATE_ORG,
+            json!({ "input": { "name": "After the lock" } }),
+        )
+        .await;
+    created.data();
+    drop(app);
+    drop(database);
+}
+
+/// The PostgreSQL server behind `TEST_DATABASE_URL`, for the proxy.
+fn postgres_upstream() -> Option<std::net::SocketAddr> {
+    let url = std::env::var("TEST_DATABASE_URL").ok()?;
+    let parsed = url::Url::parse(&url).expect("TEST_DATABASE_URL is a URL");
+    let host = parsed.host_str().unwrap_or("127.0.0.1");
+    let port = parsed.port().unwrap_or(5432);
+    std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
+        .ok()?
+        .next()
+}
+
+fn through(url: &str, proxy: std::net::SocketAddr) -> String {
+    let mut parsed = url::Url::parse(url).expect("url");
+    parsed.set_ip_host(proxy.ip()).expect("host");
+    parsed.set_port(Some(proxy.port())).expect("port");
+    parsed.to_string()
+}
+
+/// PostgreSQL frozen (a proxy that stops forwarding, never the shared server paused).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_frozen_behind_a_proxy() {
+    let Some(database) = TestDatabase::create(Backend::Postgres).await else {
+        return;
+    };
+    let proxy = StallingProxy::start(postgres_upstream().expect("upstream")).await;
+    let app = TestApp::spawn_with_config(
+        Backend::Postgres,
+        stalled_config(&through(database.url(), proxy.addr)),
+        true,
+    )
+    .await;
+    let (_, token) = UserBuilder::admin().signed_in(&app).await;
+    let before = counts(&app).await;
+
+    proxy.freeze();
+    burst_answers_unavailable(&app, &token, 50).await;
+    let started = Instant::now();
+    let viewer = app
+        .gql(Some(&token), "{ viewer { user { id } } }", json!({}))
+        .await;
+    assert_eq!(viewer.error_code(), "UNAVAILABLE", "{}", viewer.body);
+    assert!(
+        started.elapsed() < Duration::from_secs(DEADLINE_SECONDS) + SLACK,
+        "{:?}",
+        started.elapsed()
+    );
+    let (status, took) = ready_status(&app).await;
+    assert_eq!(status, 503);
+    assert!(
+        took < portal_admin::http::READINESS_TIMEOUT + SLACK,
+        "{took:?}"
+    );
+
+    proxy.thaw();
+    wait_until_ready(&app).await;
+    let viewer = app
+        .gql(Some(&token), "{ viewer { user { id } } }", json!({}))
+        .await;
+    viewer.data();
+    assert_eq!(
+        counts(&app).await,
+        before,
+        "the stalled mutations changed nothing"
+    );
+    app.gql(
+        Some(&token),
+        CREATE_ORG,
+        json!({ "input": { "name": "After the freeze" } }),
+    )
+    .await
+    .data();
+    drop(app);
+    drop(proxy);
+    drop(database);
+}
+
+/// A transaction stopped by the deadline while it waits on a row lock is rolled back: once the
+/// lock is gone, the row is as it was, no audit event was written, and the row can be changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_deadline_inside_a_transaction_rolls_it_back() {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+    let Some(database) = TestDatabase::create(Backend::Postgres).await else {
+        return;
+    };
+    let app =
+        TestApp::spawn_with_config(Backend::Postgres, stalled_config(database.url()), true).await;
+    let (_, token) = UserBuilder::admin().signed_in(&app).await;
+    let org = organization(&app, "Locked Ltd").await;
+    let before = counts(&app).await;
+
+    let mut holder = AsyncPgConnection::establish(database.url())
+        .await
+        .expect("second connection");
+    holder
+        .batch_execute(&format!(
+            "BEGIN; SELECT 1 FROM organizations WHERE id = {} FOR UPDATE",
+            org.id
+        ))
+        .await
+        .expect("row lock");
+
+    let update =
+        "mutation($input: UpdateOrganizationInput!) { updateOrganization(input: $input) { name } }";
+    let started = Instant::now();
+    let stalled = app
+        .gql(
+            Some(&token),
+            update,
+            json!({ "input": { "id": org.id.to_string(), "name": "Renamed" } }),
+        )
+        .await;
+    assert_eq!(stalled.error_code(), "UNAVAILABLE", "{}", stalled.body);
+    assert!(
+        started.elapsed() < Duration::from_secs(DEADLINE_SECONDS) + SLACK,
+        "{:?}",
+        started.elapsed()
+    );
+
+    holder.batch_execute("ROLLBACK").await.expect("release");
+    // The dropped transaction's UPDATE runs once the lock is free, then its rollback.
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let open: i64 = {
+            use diesel_async::RunQueryDsl;
+            #[derive(diesel::QueryableByName)]
+            struct Open {
+                #[diesel(sql_type = diesel::sql_types::BigInt)]
+                n: i64,
+            }
+            diesel::sql_query(
+                "SELECT count(*) AS n FROM pg_stat_activity \
+                 WHERE datname = current_database() AND state LIKE 'idle in transaction%'",
+            )
+            .get_result::<Open>(&mut holder)
+            .await
+            .expect("activity")
+            .n
+        };
+        if open == 0 {
+            break;
+        }
+        assert!(Instant::now() < until, "a transaction stayed open");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let read = app
+        .gql(
+            Some(&token),
+            "query($id: ID!) { organization(id: $id) { name version } }",
+            json!({ "id": org.id.to_string() }),
+        )
+        .await;
+    assert_eq!(read.data()["organization"]["name"], "Locked Ltd");
+    assert_eq!(
+        counts(&app).await,
+        before,
+        "no audit event of the stopped change"
+    );
+    let renamed = app
+        .gql(
+            Some(&token),
+            update,
+            json!({ "input": { "id": org.id.to_string(), "name": "Renamed" } }),
+        )
+        .await;
+    assert_eq!(renamed.data()["updateOrganization"]["name"], "Renamed");
+    drop(app);
+    drop(database);
+}
+
+/// Slow clients (headers never finished) are cut off after the header timeout, and with the
+/// connection cap reached a normal request still gets through once they are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_are_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let database = TestDatabase::create(Backend::Sqlite).await.expect("db");
+    let mut config = test_config(database.url());
+    config.http_header_timeout_seconds = 1;
+    config.max_connections = 20;
+    let app = TestApp::spawn_with_config(Backend::Sqlite, config, true).await;
+
+    let mut slow = Vec::new();
+    for _ in 0..40 {
+        let mut socket = tokio::net::TcpStream::connect(app.addr)
+            .await
+            .expect("connect");
+        socket
+            .write_all(b"POST /graphql HTTP/1.1\r\nHost: portal.test\r\n")
+            .await
+            .expect("partial headers");
+        slow.push(socket);
+    }
+    let started = Instant::now();
+    let health = app
+        .http
+        .get(app.url("/healthz"))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .expect("a normal request gets through");
+    assert_eq!(health.status(), 200);
+    // Every slow socket is closed by the server (EOF or reset), none is left waiting.
+    for socket in &mut slow {
+        let mut buffer = [0u8; 256];
+        let read = tokio::time::timeout(Duration::from_secs(5), socket.read(&mut buffer))
+            .await
+            .expect("the server closed the slow connection");
+        if let Ok(n) = read {
+            // hyper may answer 408 before closing; anything but a served request.
+            let text = String::from_utf8_lossy(&buffer[..n]);
+            assert!(n == 0 || !text.contains(" 200 "), "{text}");
+        }
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(app);
+    drop(database);
+}
+
+/// A connection lost in the middle of a transaction (the backend terminated, as in a restart or
+/// failover) answers UNAVAILABLE, changes nothing, and the next request works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_connection_lost_mid_transaction_answers_unavailable() {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+    #[derive(diesel::QueryableByName)]
+    struct Pid {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        pid: i32,
+    }
+    let Some(database) = TestDatabase::create(Backend::Postgres).await else {
+        return;
+    };
+    let app =
+        TestApp::spawn_with_config(Backend::Postgres, test_config(database.url()), true).await;
+    let (_, token) = UserBuilder::admin().signed_in(&app).await;
+    let org = organization(&app, "Terminated Ltd").await;
+    let before = counts(&app).await;
+
+    let mut holder = AsyncPgConnection::establish(database.url())
+        .await
+        .expect("second connection");
+    holder
+        .batch_execute(&format!(
+            "BEGIN; SELECT 1 FROM organizations WHERE id = {} FOR UPDATE",
+            org.id
+        ))
+        .await
+        .expect("row lock");
+    let update =
+        "mutation($input: UpdateOrganizationInput!) { updateOrganization(input: $input) { name } }";
+    let request = app.gql(
+        Some(&token),
+        update,
+        json!({ "input": { "id": org.id.to_string(), "name": "Renamed" } }),
+    );
+    let terminate = async {
+        let mut admin = AsyncPgConnection::establish(database.url())
+            .await
+            .expect("third connection");
+        // The app's backend waiting on the row lock, inside its transaction.
+        let until = Instant::now() + Duration::from_secs(10);
+        let pid = loop {
+            let waiting: Vec<Pid> = diesel::sql_query(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
+                 AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()",
+            )
+            .load(&mut admin)
+            .await
+            .expect("activity");
+            if let Some(waiting) = <[Pid]>::first(&waiting) {
+                break waiting.pid;
+            }
+            assert!(
+                Instant::now() < until,
+                "the update never waited on the lock"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        admin
+            .batch_execute(&format!("SELECT pg_terminate_backend({pid})"))
+            .await
+            .expect("terminate");
+    };
+    let (answer, ()) = tokio::join!(request, terminate);
+    assert_eq!(answer.error_code(), "UNAVAILABLE", "{}", answer.body);
+    holder.batch_execute("ROLLBACK").await.expect("release");
+
+    assert_eq!(counts(&app).await, before, "nothing written");
+    let read = app
+        .gql(
+            Some(&token),
+            "query($id: ID!) { organization(id: $id) { name } }",
+            json!({ "id": org.id.to_string() }),
+        )
+        .await;
+    assert_eq!(read.data()["organization"]["name"], "Terminated Ltd");
+    let renamed = app
+        .gql(
+            Some(&token),
+            update,
+            json!({ "input": { "id": org.id.to_string(), "name": "Renamed" } }),
+        )
+        .await;
+    assert_eq!(renamed.data()["updateOrganization"]["name"], "Renamed");
+    drop(app);
+    drop(database);
+}
+
+/// A client that sends its headers and then trickles the body (or stops) gets UNAVAILABLE at
+/// the request deadline: reading the body is inside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_bodies_end_at_the_deadline() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let database = TestDatabase::create(Backend::Sqlite).await.expect("db");
+    let app =
+        TestApp::spawn_with_config(Backend::Sqlite, stalled_config(database.url()), true).await;
+    let mut socket = tokio::net::TcpStream::connect(app.addr)
+        .await
+        .expect("connect");
+    let started = Instant::now();
+    socket
+        .write_all(
+            b"POST /graphql HTTP/1.1\r\nHost: portal.test\r\ncontent-type: application/json\r\n\
+              accept: application/graphql-response+json\r\ncontent-length: 1000\r\n\r\n{\"query\"",
+        )
+        .await
+        .expect("headers and a few bytes");
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !String::from_utf8_lossy(&answer).contains("UNAVAILABLE") {
+        let read = tokio::time::timeout(Duration::from_secs(10), socket.read(&mut buffer))
+            .await
+            .expect("answered before 10 s")
+            .expect("read");
+        if read == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buffer[..read]);
+    }
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+    assert!(text.contains("\"code\":\"UNAVAILABLE\""), "{text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(DEADLINE_SECONDS) + SLACK,
+        "{:?}",
+        started.elapsed()
+    );
+    drop(app);
+    drop(database);
+}
