@@ -20,8 +20,12 @@ cd "$REPO_DIR"
 log() { printf '\n### %s\n' "$*"; }
 
 install() {
-  command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
-  command -v pgbench >/dev/null || apt-get install -y -qq postgresql-contrib postgresql-client
+  local want=()
+  command -v wrk >/dev/null || want+=(wrk)
+  command -v sqlite3 >/dev/null || want+=(sqlite3)
+  [ -x "${PGBIN:-/nonexistent}/initdb" ] && [ -x "$PGBIN/pgbench" ] || want+=(postgresql postgresql-contrib)
+  [ ${#want[@]} -eq 0 ] || { apt-get update -qq && apt-get install -y -qq "${want[@]}"; }
+  PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1); export PGBIN
   [ -x "$BENCH_DIR/postgraphile/node_modules/.bin/postgraphile" ] ||
     (cd "$BENCH_DIR/postgraphile" && npm ci --no-audit --no-fund --loglevel=error)
   echo "wrk: $(wrk -v 2>&1 | head -1); postgraphile: $("$BENCH_DIR/postgraphile/node_modules/.bin/postgraphile" --version 2>/dev/null | tail -1)"
