@@ -203,6 +203,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     init_tracing(&config);
     crate::db::run_migrations(&config.database_url).await?;
     let app = AppState::new(config, Clock::system())?;
+    crate::services::two_factor::upgrade_legacy_recovery_codes(&app).await?;
     let server = BoundServer::bind(app.clone(), app.config.listen_addr).await?;
     let addr = server.local_addr();
     tracing::info!(addr = ?addr, backend = ?app.db.backend(), "portal-admin listening");

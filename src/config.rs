@@ -136,6 +136,15 @@ pub struct Config {
     )]
     pub password_reset_ttl_minutes: i64,
 
+    /// How long the confirmation link of an email change works (mailed to the new address).
+    #[arg(
+        long,
+        env = "EMAIL_CHANGE_TTL_HOURS",
+        default_value_t = 24,
+        global = true
+    )]
+    pub email_change_ttl_hours: i64,
+
     /// Hard limit of one impersonation; never extended.
     #[arg(
         long,

@@ -263,12 +263,17 @@ export async function busy(btn, action) {
  * A modal confirmation. Resolves to null when cancelled, else to the entered `reason` ('' when
  * no reason is asked for). With `reason`, the confirm button stays disabled until one is typed.
  */
-export function confirmDialog({ title, body, confirmLabel, danger = false, reason = null }) {
+export function confirmDialog({ title, body, confirmLabel, danger = false, reason = null, password = null }) {
   return new Promise((resolve) => {
     const titleId = uid('dialog-title');
     const reasonField = reason && field({
       label: reason.label, name: 'reason', type: 'textarea', rows: 3, required: true,
       hint: reason.hint, placeholder: reason.placeholder,
+    });
+    // Step-up: the API asks for the person's own password again for some operations.
+    const passwordField = password && field({
+      label: password.label, name: 'password', type: 'password', required: true,
+      autocomplete: 'current-password', hint: password.hint,
     });
     const confirm = button(confirmLabel, { kind: danger ? 'danger' : 'primary', type: 'submit' });
     const cancel = button('Cancel', { kind: 'secondary', value: 'cancel' });
@@ -276,19 +281,24 @@ export function confirmDialog({ title, body, confirmLabel, danger = false, reaso
       h('h2', { id: titleId, text: title }),
       typeof body === 'string' ? h('p', { text: body }) : body,
       reasonField,
+      passwordField,
       h('div', { class: 'dialog-actions' }, cancel, confirm));
     const dialog = h('dialog', { class: 'dialog', 'aria-labelledby': titleId }, form);
     let result = null;
     const textarea = form.querySelector('textarea');
-    if (textarea) {
+    const secret = form.querySelector('input[type="password"]');
+    const ready = () => (!textarea || textarea.value.trim() !== '') && (!secret || secret.value !== '');
+    if (textarea || secret) {
       confirm.disabled = true;
-      textarea.addEventListener('input', () => { confirm.disabled = !textarea.value.trim(); });
+      for (const input of [textarea, secret]) input?.addEventListener('input', () => { confirm.disabled = !ready(); });
     }
     cancel.addEventListener('click', () => dialog.close());
     form.addEventListener('submit', (event) => {
       event.preventDefault();
-      if (textarea && !textarea.value.trim()) return;
-      result = textarea ? textarea.value.trim() : '';
+      if (!ready()) return;
+      const text = textarea ? textarea.value.trim() : '';
+      // With a password field the result carries both; otherwise the reason alone, as before.
+      result = secret ? { reason: text, password: secret.value } : text;
       dialog.close();
     });
     dialog.addEventListener('close', () => {
@@ -297,7 +307,7 @@ export function confirmDialog({ title, body, confirmLabel, danger = false, reaso
     });
     document.body.append(dialog);
     dialog.showModal();
-    (textarea ?? cancel).focus();
+    (textarea ?? secret ?? cancel).focus();
   });
 }
 

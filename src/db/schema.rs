@@ -183,6 +183,20 @@ diesel::table! {
 }
 
 diesel::table! {
+    email_change_tokens (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        token_hash -> Text,
+        new_email -> Text,
+        requested_by -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+        voided_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     recovery_codes (id) {
         id -> BigInt,
         user_id -> BigInt,
@@ -300,6 +314,8 @@ diesel::joinable!(playbook_versions -> playbooks (playbook_id));
 
 diesel::joinable!(password_reset_tokens -> users (user_id));
 
+diesel::joinable!(email_change_tokens -> users (user_id));
+
 diesel::joinable!(recovery_codes -> users (user_id));
 
 diesel::joinable!(audit_changes -> audit_events (event_id));
@@ -320,6 +336,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     invitations,
     password_reset_tokens,
+    email_change_tokens,
     recovery_codes,
     sign_in_throttles,
     mail_outbox,

@@ -158,6 +158,8 @@ pub const AUDITED_FIELDS: &[(AuditRecordType, &[&str])] = &[
         &[
             "name",
             "email",
+            // An email change waiting for its confirmation (EMAIL_CHANGE_REQUESTED).
+            "pendingEmail",
             "role",
             "status",
             "discardedAt",

@@ -126,5 +126,7 @@ text_enum! {
         RecoveryCodeUsed => "RECOVERY_CODE_USED",
         ImpersonationStarted => "IMPERSONATION_STARTED",
         ImpersonationStopped => "IMPERSONATION_STOPPED",
+        EmailChangeRequested => "EMAIL_CHANGE_REQUESTED",
+        EmailChanged => "EMAIL_CHANGED",
     }
 }

@@ -1,11 +1,13 @@
 //! TOTP second factor (RFC 6238: SHA-1, 6 digits, 30 s steps, one step of drift either way),
-//! secrets encrypted at rest, and recovery codes.
+//! secrets encrypted at rest, and recovery codes stored under a keyed hash.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use hmac::{Hmac, Mac};
 use rand::RngCore;
+use sha2::Sha256;
 use totp_rs::{Algorithm, Secret, TOTP};
 
 use super::ids::UserId;
@@ -41,6 +43,14 @@ impl TotpKey {
 
     pub fn to_base64(&self) -> String {
         STANDARD.encode(self.0.expose())
+    }
+
+    /// The key recovery codes are hashed under, derived from this one (HMAC-SHA-256 of a fixed
+    /// label): one secret to configure, and never the same key for two purposes.
+    pub fn recovery_code_key(&self) -> RecoveryCodeKey {
+        let mut mac = hmac_sha256(self.0.expose());
+        mac.update(b"portal-admin recovery codes v1");
+        RecoveryCodeKey(Redacted::new(mac.finalize().into_bytes().into()))
     }
 
     fn cipher(&self) -> ChaCha20Poly1305 {
@@ -151,9 +161,55 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Ten single-use recovery codes like `k3f9-2mzq-x7aa-p0w4` (80 random bits each, so a stored
-/// SHA-256 is safe), with their hashes.
-pub fn generate_recovery_codes() -> Vec<(Redacted<String>, String)> {
+fn hmac_sha256(key: &[u8]) -> Hmac<Sha256> {
+    // HMAC takes keys of any length; `new_from_slice` cannot fail for it.
+    <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC key length"))
+}
+
+/// How a stored recovery-code hash starts: HMAC-SHA-256 under [`RecoveryCodeKey`]. Rows written
+/// before it (a bare, unkeyed SHA-256 in hex) are rewritten once by
+/// `two_factor::upgrade_legacy_recovery_codes`.
+pub const RECOVERY_HASH_PREFIX: &str = "hmac1:";
+
+/// Recovery codes are stored as `hmac1:` + HMAC-SHA-256(key, user id, SHA-256(code)). Keyed, so a
+/// copy of the database alone gives nothing to test guesses against; bound to the user, so equal
+/// codes of two users never share a hash (what a salt does). The inner SHA-256 is the digest the
+/// first version stored, which lets existing rows be upgraded without their plaintext.
+#[derive(Clone)]
+pub struct RecoveryCodeKey(Redacted<[u8; 32]>);
+
+impl RecoveryCodeKey {
+    /// The stored form of `code` for `user_id` (case, spaces and dashes ignored).
+    pub fn hash(&self, user_id: UserId, code: &str) -> String {
+        self.wrap(user_id, &legacy_recovery_hash(code))
+    }
+
+    /// The stored form for a row that holds the unkeyed digest of the first version.
+    pub fn upgrade_legacy(&self, user_id: UserId, legacy_hex: &str) -> String {
+        self.wrap(user_id, legacy_hex)
+    }
+
+    fn wrap(&self, user_id: UserId, digest_hex: &str) -> String {
+        let mut mac = hmac_sha256(self.0.expose());
+        mac.update(format!("{user_id}:{digest_hex}").as_bytes());
+        format!(
+            "{RECOVERY_HASH_PREFIX}{}",
+            hex::encode(mac.finalize().into_bytes())
+        )
+    }
+}
+
+/// Whether a stored hash is the first version's unkeyed SHA-256 (64 hex digits, no prefix).
+pub fn is_legacy_recovery_hash(stored: &str) -> bool {
+    stored.len() == 64 && stored.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Ten single-use recovery codes like `k3f9-2mzq-x7aa-p0w4` (80 random bits each), with their
+/// stored hashes for `user_id`.
+pub fn generate_recovery_codes(
+    key: &RecoveryCodeKey,
+    user_id: UserId,
+) -> Vec<(Redacted<String>, String)> {
     const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
     (0..RECOVERY_CODE_COUNT)
         .map(|_| {
@@ -168,14 +224,14 @@ pub fn generate_recovery_codes() -> Vec<(Redacted<String>, String)> {
                 .map(|chunk| chunk.iter().collect::<String>())
                 .collect::<Vec<_>>()
                 .join("-");
-            let hash = hash_recovery_code(&code);
+            let hash = key.hash(user_id, &code);
             (Redacted::new(code), hash)
         })
         .collect()
 }
 
-/// Recovery codes are compared case-insensitively, ignoring spaces and dashes.
-pub fn hash_recovery_code(code: &str) -> String {
+/// The first version's digest: SHA-256 of the code lowercased, without spaces and dashes.
+fn legacy_recovery_hash(code: &str) -> String {
     let normalized: String = code
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
@@ -216,15 +272,36 @@ mod tests {
     }
 
     #[test]
-    fn recovery_codes_are_distinct_and_normalised() {
-        let codes = generate_recovery_codes();
+    fn recovery_codes_are_distinct_normalised_keyed_and_bound_to_the_user() {
+        let key = TotpKey::generate().recovery_code_key();
+        let codes = generate_recovery_codes(&key, UserId(7));
         assert_eq!(codes.len(), 10);
         let (code, hash) = &codes[0];
+        assert!(hash.starts_with(RECOVERY_HASH_PREFIX), "{hash}");
+        assert!(!is_legacy_recovery_hash(hash));
         assert_eq!(
-            hash_recovery_code(&code.expose().to_uppercase().replace('-', " ")),
+            key.hash(UserId(7), &code.expose().to_uppercase().replace('-', " ")),
             *hash
         );
+        assert_ne!(
+            key.hash(UserId(8), code.expose()),
+            *hash,
+            "bound to the user"
+        );
+        let other_key = TotpKey::generate().recovery_code_key();
+        assert_ne!(other_key.hash(UserId(7), code.expose()), *hash, "keyed");
         let unique: std::collections::HashSet<_> = codes.iter().map(|(_, h)| h).collect();
         assert_eq!(unique.len(), 10);
+    }
+
+    #[test]
+    fn a_legacy_digest_upgrades_to_the_hash_of_its_code() {
+        let key = TotpKey::generate().recovery_code_key();
+        let legacy = legacy_recovery_hash("k3f9-2mzq-x7aa-p0w4");
+        assert!(is_legacy_recovery_hash(&legacy));
+        assert_eq!(
+            key.upgrade_legacy(UserId(3), &legacy),
+            key.hash(UserId(3), "K3F9 2MZQ X7AA P0W4")
+        );
     }
 }

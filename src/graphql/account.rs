@@ -4,7 +4,7 @@ use async_graphql::{Context, InputObject, Object, Result, SimpleObject};
 
 use super::context::ContextExt;
 use super::session::SessionPayload;
-use crate::services::{accounts, two_factor};
+use crate::services::{accounts, email_change, two_factor};
 
 #[derive(InputObject)]
 pub struct AcceptInvitationInput {
@@ -79,6 +79,17 @@ impl AccountMutation {
         Ok(true)
     }
 
+    /// Applies an email change from the link mailed to the new address
+    /// (`PUBLIC_URL/confirm-email?token=…`); the old address is told. Works once.
+    async fn confirm_email_change(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(secret)] token: String,
+    ) -> Result<bool> {
+        email_change::confirm(ctx.app(), ctx.meta(), &token).await?;
+        Ok(true)
+    }
+
     /// Changes the signed-in user's password; their other sessions end.
     async fn change_password(&self, ctx: &Context<'_>, input: ChangePasswordInput) -> Result<bool> {
         let auth = ctx.request().auth().await?;
@@ -92,10 +103,14 @@ impl AccountMutation {
         Ok(true)
     }
 
-    /// Begins 2FA enrolment for the signed-in user.
-    async fn start_two_factor_enrollment(&self, ctx: &Context<'_>) -> Result<TwoFactorEnrollment> {
+    /// Begins 2FA enrolment for the signed-in user, who enters their password again first.
+    async fn start_two_factor_enrollment(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(secret)] current_password: String,
+    ) -> Result<TwoFactorEnrollment> {
         let auth = ctx.request().auth().await?;
-        let enrollment = two_factor::start_enrollment(ctx.app(), auth).await?;
+        let enrollment = two_factor::start_enrollment(ctx.app(), auth, &current_password).await?;
         Ok(TwoFactorEnrollment {
             secret: enrollment.secret.into_inner(),
             otpauth_uri: enrollment.otpauth_uri.into_inner(),

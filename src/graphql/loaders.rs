@@ -117,3 +117,25 @@ impl Loader<MembershipsOf> for RecordLoader {
         Ok(by_user)
     }
 }
+
+/// Key: the address a user waits to confirm (`User.pendingEmail`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PendingEmailOf(pub UserId);
+
+impl Loader<PendingEmailOf> for RecordLoader {
+    type Value = String;
+    type Error = async_graphql::Error;
+
+    async fn load(
+        &self,
+        keys: &[PendingEmailOf],
+    ) -> Result<HashMap<PendingEmailOf, String>, Self::Error> {
+        let user_ids: Vec<UserId> = keys.iter().map(|k| k.0).collect();
+        let pending =
+            services::email_change::pending_emails(&self.app, &self.viewer, &user_ids).await?;
+        Ok(pending
+            .into_iter()
+            .map(|(user_id, email)| (PendingEmailOf(user_id), email))
+            .collect())
+    }
+}

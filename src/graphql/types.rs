@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 
 use super::companies::Company;
 use super::context::{ContextExt, UserDetails};
-use super::loaders::{MembershipsOf, RecordLoader, UserMemberships};
+use super::loaders::{MembershipsOf, PendingEmailOf, RecordLoader, UserMemberships};
 use super::memberships::CompanyMembership;
 use super::teams::Team;
 use crate::db::models;
@@ -47,6 +47,12 @@ impl User {
 
     async fn email(&self) -> &str {
         &self.0.email
+    }
+
+    /// A new address waiting for its confirmation link to be used; only the user and admins see
+    /// it.
+    async fn pending_email(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        super::loaders::load(ctx, PendingEmailOf(self.0.id)).await
     }
 
     async fn role(&self) -> Role {

@@ -7,6 +7,7 @@ use super::context::ContextExt;
 use super::types::{User, parse_id};
 use crate::domain::{CompanyId, Role, TeamId, UserId, UserStatus};
 use crate::error::AppError;
+use crate::services::reauth::Proof;
 use crate::services::users::{self as service, CreateUser, NewMembership, UpdateUser};
 
 #[derive(InputObject, Default)]
@@ -45,7 +46,8 @@ pub struct UpdateUserInput {
     /// The `version` you read; a concurrent change then answers CONFLICT instead of being
     /// overwritten.
     pub expected_version: Option<i32>,
-    /// Required to change your own email.
+    /// Required to change your own email. A new email of an active user applies once the link
+    /// mailed to it is used (`confirmEmailChange`); until then it is the user's `pendingEmail`.
     #[graphql(secret)]
     pub current_password: Option<String>,
 }
@@ -55,6 +57,12 @@ pub struct DisableTwoFactorInput {
     pub user_id: ID,
     /// Why (a support ticket or a sentence); kept in the audit trail and sent to the user.
     pub reason: String,
+    /// Your own password, to confirm it is you (or `totpCode`).
+    #[graphql(secret)]
+    pub current_password: Option<String>,
+    /// A code from your own authenticator app, instead of the password.
+    #[graphql(secret)]
+    pub totp_code: Option<String>,
 }
 
 /// Users are listed by name; the cursor holds the last row's id and lowercased name.
@@ -185,7 +193,8 @@ impl UserMutation {
         Ok(service::send_password_reset(ctx.app(), auth, id).await?)
     }
 
-    /// Turns off a locked-out user's 2FA (verify their identity out of band first).
+    /// Turns off a locked-out user's 2FA (verify their identity out of band first). The admin
+    /// confirms with their own password or TOTP code.
     async fn disable_two_factor(
         &self,
         ctx: &Context<'_>,
@@ -194,7 +203,18 @@ impl UserMutation {
         let auth = ctx.request().auth().await?;
         let id = parse_id("userId", &input.user_id)?;
         Ok(User(
-            service::disable_two_factor(ctx.app(), auth, id, &input.reason).await?,
+            service::disable_two_factor(
+                ctx.app(),
+                auth,
+                id,
+                &input.reason,
+                Proof {
+                    password: input.current_password.as_deref(),
+                    totp_code: input.totp_code.as_deref(),
+                    password_field: "currentPassword",
+                },
+            )
+            .await?,
         ))
     }
 

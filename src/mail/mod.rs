@@ -25,7 +25,7 @@ pub use transport::{DeliveryError, Mailer};
 pub use worker::{BatchReport, deliver_batch, spawn_worker};
 
 /// Every email the product sends. `to` is the recipient's address, `name` how to greet them.
-/// Links are built with [`invitation_link`] and [`reset_link`].
+/// Links are built with [`invitation_link`], [`reset_link`] and [`email_change_link`].
 #[derive(Clone)]
 pub enum MailMessage {
     Invitation {
@@ -56,6 +56,21 @@ pub enum MailMessage {
         to: String,
         name: String,
     },
+    /// To the new address of an email change: the link that applies it.
+    EmailChangeConfirmation {
+        to: String,
+        name: String,
+        link: String,
+        expires_at: NaiveDateTime,
+        /// An admin asked for the change (not the user).
+        by_admin: bool,
+    },
+    /// To the old address, once an email change has been applied.
+    EmailChanged {
+        to: String,
+        name: String,
+        new_email: String,
+    },
 }
 
 impl MailMessage {
@@ -67,6 +82,8 @@ impl MailMessage {
             MailMessage::PasswordChanged { .. } => "password_changed",
             MailMessage::TwoFactorDisabled { .. } => "two_factor_disabled",
             MailMessage::TwoFactorEnabled { .. } => "two_factor_enabled",
+            MailMessage::EmailChangeConfirmation { .. } => "email_change_confirmation",
+            MailMessage::EmailChanged { .. } => "email_changed",
         }
     }
 
@@ -76,7 +93,9 @@ impl MailMessage {
             | MailMessage::PasswordReset { to, .. }
             | MailMessage::PasswordChanged { to, .. }
             | MailMessage::TwoFactorDisabled { to, .. }
-            | MailMessage::TwoFactorEnabled { to, .. } => to,
+            | MailMessage::TwoFactorEnabled { to, .. }
+            | MailMessage::EmailChangeConfirmation { to, .. }
+            | MailMessage::EmailChanged { to, .. } => to,
         }
     }
 }
@@ -99,6 +118,11 @@ pub fn invitation_link(config: &Config, token: &str) -> String {
 /// `PUBLIC_URL/reset-password?token=…`, the link a password reset email carries.
 pub fn reset_link(config: &Config, token: &str) -> String {
     link(config, "reset-password", token)
+}
+
+/// `PUBLIC_URL/confirm-email?token=…`, the link an email-change confirmation carries.
+pub fn email_change_link(config: &Config, token: &str) -> String {
+    link(config, "confirm-email", token)
 }
 
 /// Built from the configured origin only, never from request headers (a forged `Host` must not

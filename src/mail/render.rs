@@ -65,6 +65,22 @@ const TEMPLATES: &[(&str, &str)] = &[
         "two_factor_enabled.txt",
         include_str!("../../templates/mail/two_factor_enabled.txt"),
     ),
+    (
+        "email_change_confirmation.html",
+        include_str!("../../templates/mail/email_change_confirmation.html"),
+    ),
+    (
+        "email_change_confirmation.txt",
+        include_str!("../../templates/mail/email_change_confirmation.txt"),
+    ),
+    (
+        "email_changed.html",
+        include_str!("../../templates/mail/email_changed.html"),
+    ),
+    (
+        "email_changed.txt",
+        include_str!("../../templates/mail/email_changed.txt"),
+    ),
 ];
 
 /// Parsed once. A template that does not parse is a build defect, caught by this module's tests;
@@ -122,6 +138,18 @@ pub fn render(config: &Config, message: &MailMessage) -> AppResult<RenderedMail>
         MailMessage::TwoFactorDisabled { to, name, reason } => {
             context! { to, name, reason => reason.trim() }
         }
+        MailMessage::EmailChangeConfirmation {
+            to,
+            name,
+            link,
+            expires_at,
+            by_admin,
+        } => context! { to, name, link, by_admin, expires_at => format_time(expires_at) },
+        MailMessage::EmailChanged {
+            to,
+            name,
+            new_email,
+        } => context! { to, name, new_email },
     };
     let ctx = context! { product => PRODUCT, public_url, subject, ..ctx };
     let template = message.template();
@@ -156,6 +184,12 @@ fn subject(message: &MailMessage) -> String {
         }
         MailMessage::TwoFactorEnabled { .. } => {
             format!("Two-factor authentication is on for your {PRODUCT} account")
+        }
+        MailMessage::EmailChangeConfirmation { .. } => {
+            format!("Confirm your new email address for {PRODUCT}")
+        }
+        MailMessage::EmailChanged { .. } => {
+            format!("The email address of your {PRODUCT} account was changed")
         }
     }
 }
@@ -231,7 +265,22 @@ mod tests {
                 name: name.clone(),
                 reason: "  ".into(),
             },
-            MailMessage::TwoFactorEnabled { to, name },
+            MailMessage::TwoFactorEnabled {
+                to: to.clone(),
+                name: name.clone(),
+            },
+            MailMessage::EmailChangeConfirmation {
+                to: to.clone(),
+                name: name.clone(),
+                link: "https://portal.example.com/confirm-email?token=t4".into(),
+                expires_at: expires(),
+                by_admin: true,
+            },
+            MailMessage::EmailChanged {
+                to,
+                name,
+                new_email: "ann.lee@example.org".into(),
+            },
         ]
     }
 
@@ -294,6 +343,18 @@ mod tests {
                 .contains("Reason given: Lost phone &amp; &lt;codes&gt;")
         );
         assert!(disabled.text.contains("Reason given: Lost phone & <codes>"));
+        let confirm = render(&config(), &messages[7]).expect("renders");
+        assert_eq!(confirm.subject, "Confirm your new email address for Portal");
+        for body in [confirm.text.clone(), unescaped(&confirm.html)] {
+            assert!(body.contains("https://portal.example.com/confirm-email?token=t4"));
+            assert!(body.contains("An administrator"), "{body}");
+        }
+        let changed = render(&config(), &messages[8]).expect("renders");
+        assert!(
+            changed.text.contains("to ann.lee@example.org"),
+            "{}",
+            changed.text
+        );
         let no_reason = render(&config(), &messages[5]).expect("renders");
         assert!(!no_reason.text.contains("Reason given"));
         assert!(!no_reason.html.contains("Reason given"));

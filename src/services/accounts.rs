@@ -213,6 +213,8 @@ pub async fn change_password(
 ) -> AppResult<()> {
     let viewer = &auth.viewer;
     viewer.forbid_while_impersonating()?;
+    // Before the current password is hashed: a refused new one costs no argon2.
+    validate_new_password("newPassword", new)?;
     let mut conn = app.db.conn().await?;
     let user = users::get(&mut conn, viewer.user_id).await?;
     drop(conn);
@@ -226,7 +228,6 @@ pub async fn change_password(
         throttle::record_failure(app, &keys).await?;
         return Err(AppError::InvalidCredentials);
     }
-    validate_new_password("newPassword", new)?;
     let password_hash = app.passwords.hash(new).await?;
     let keep = viewer.session_id;
     app.db
@@ -269,6 +270,8 @@ async fn set_password(
     .await?;
     sessions::revoke_all_for_user(tx.conn()?, user.id, keep, now).await?;
     tokens::password_resets::void_all(tx.conn()?, user.id, now).await?;
+    // An email change someone else started with the old password dies with it.
+    tokens::email_changes::void_all(tx.conn()?, user.id, now).await?;
     mail::enqueue(
         tx,
         &app.config,

@@ -11,7 +11,6 @@ use crate::db::{DbConn, WriteTx};
 use crate::domain::audit::{AuditEntry, RecordRef};
 use crate::domain::password::MAX_PASSWORD_BYTES;
 use crate::domain::secrets::{Redacted, hash_token, issue_token};
-use crate::domain::totp::hash_recovery_code;
 use crate::domain::viewer::{Authentication, Impersonation, RequestMeta, Viewer, anonymous_actor};
 use crate::domain::{AuditAction, AuditRecordType, Role, SessionId, UserId, UserStatus};
 use crate::error::{AppError, AppResult};
@@ -98,7 +97,11 @@ pub async fn sign_in(
                 );
             }
         },
-        (true, None, Some(code)) => SecondFactor::RecoveryCode(hash_recovery_code(code.expose())),
+        (true, None, Some(code)) => SecondFactor::RecoveryCode(
+            app.totp_key
+                .recovery_code_key()
+                .hash(user.id, code.expose()),
+        ),
         (true, None, None) => return Err(AppError::TwoFactorRequired),
     };
 

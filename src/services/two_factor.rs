@@ -1,7 +1,9 @@
-//! Two-factor authentication: enrolment, recovery codes, and checking a code at sign-in.
+//! Two-factor authentication: enrolment (after re-authentication), recovery codes, and
+//! checking a code at sign-in.
 
 use scoped_futures::ScopedFutureExt;
 
+use super::reauth::{self, Proof};
 use super::throttle::{self, ThrottleKeys};
 use crate::app::AppState;
 use crate::db::models::{User, UserChanges, recovery_codes, users};
@@ -11,6 +13,7 @@ use crate::domain::totp;
 use crate::domain::viewer::{Authentication, RequestMeta, Viewer};
 use crate::domain::{AuditAction, AuditRecordType};
 use crate::error::{AppError, AppResult};
+use crate::mail::{self, MailMessage};
 
 pub struct Enrollment {
     pub secret: Redacted<String>,
@@ -45,8 +48,14 @@ async fn wrong_code(app: &AppState, meta: &RequestMeta, user: &User) -> AppError
     }
 }
 
-/// Starts enrolment: a new secret, kept pending until a code from it is confirmed.
-pub async fn start_enrollment(app: &AppState, auth: &Authentication) -> AppResult<Enrollment> {
+/// Starts enrolment, after the password is entered again: a new secret, kept pending until a
+/// code from it is confirmed. Only the re-authenticated caller sees the secret, so confirming
+/// (a code from it) proves the same person; a stolen session alone cannot put 2FA on an account.
+pub async fn start_enrollment(
+    app: &AppState,
+    auth: &Authentication,
+    current_password: &str,
+) -> AppResult<Enrollment> {
     let viewer = &auth.viewer;
     let user = current_user(app, viewer).await?;
     if user.two_factor_enabled() {
@@ -54,6 +63,14 @@ pub async fn start_enrollment(app: &AppState, auth: &Authentication) -> AppResul
             "Two-factor authentication is already on. Regenerate recovery codes instead, or ask an admin to turn it off.",
         ));
     }
+    // Password only: there is no authenticator yet to take a code from.
+    let _password_checked = reauth::verify(
+        app,
+        &auth.meta,
+        &user,
+        Proof::password("currentPassword", Some(current_password)),
+    )
+    .await?;
     let secret = totp::generate_secret();
     let pending = app.totp_key.encrypt(user.id, secret.expose())?;
     let user_id = user.id;
@@ -100,9 +117,13 @@ pub async fn confirm_enrollment(
     let Some(step) = step_for(app, secret.expose(), code) else {
         return Err(wrong_code(app, &auth.meta, &user).await);
     };
-    let codes = totp::generate_recovery_codes();
+    let codes = totp::generate_recovery_codes(&app.totp_key.recovery_code_key(), user.id);
     let hashes: Vec<String> = codes.iter().map(|(_, hash)| hash.clone()).collect();
     let user_id = user.id;
+    let notice = MailMessage::TwoFactorEnabled {
+        to: user.email.clone(),
+        name: user.name.clone(),
+    };
     app.db
         .write(auth.audit_actor(), |tx| {
             async move {
@@ -120,6 +141,7 @@ pub async fn confirm_enrollment(
                 })
                 .await?;
                 recovery_codes::replace(tx.conn()?, user_id, &hashes, now).await?;
+                mail::enqueue(tx, &app.config, notice).await?;
                 Ok(())
             }
             .scope_boxed()
@@ -146,7 +168,7 @@ pub async fn regenerate_recovery_codes(
     let Some(step) = matching_step(app, &user, code)? else {
         return Err(wrong_code(app, &auth.meta, &user).await);
     };
-    let codes = totp::generate_recovery_codes();
+    let codes = totp::generate_recovery_codes(&app.totp_key.recovery_code_key(), user.id);
     let hashes: Vec<String> = codes.iter().map(|(_, hash)| hash.clone()).collect();
     let user_id = user.id;
     let result = app
@@ -173,4 +195,33 @@ pub async fn regenerate_recovery_codes(
         .await;
     result?;
     Ok(codes.into_iter().map(|(code, _)| code).collect())
+}
+
+/// Rewrites recovery codes stored by the first version (a bare SHA-256) into the keyed form,
+/// without their plaintext (the keyed hash wraps that digest): run by `serve` before it listens,
+/// so no unkeyed hash outlives the upgrade and every code keeps working. Idempotent, and safe
+/// when several instances start at once. Returns how many rows it rewrote.
+pub async fn upgrade_legacy_recovery_codes(app: &AppState) -> AppResult<usize> {
+    const BATCH: i64 = 500;
+    let key = app.totp_key.recovery_code_key();
+    let mut conn = app.db.conn().await?;
+    let (mut after, mut upgraded) = (0, 0);
+    loop {
+        let batch = recovery_codes::batch_after(&mut conn, after, BATCH).await?;
+        let Some(last) = batch.last() else { break };
+        after = last.id;
+        for row in batch
+            .iter()
+            .filter(|row| totp::is_legacy_recovery_hash(&row.code_hash))
+        {
+            let keyed = key.upgrade_legacy(row.user_id, &row.code_hash);
+            if recovery_codes::rehash(&mut conn, row.id, &row.code_hash, &keyed).await? {
+                upgraded += 1;
+            }
+        }
+    }
+    if upgraded > 0 {
+        tracing::info!(upgraded, "recovery codes rehashed under the server key");
+    }
+    Ok(upgraded)
 }

@@ -5,14 +5,15 @@
 //! - Supervisors: see the users who share a company with them; invite CUSTOMER users into their
 //!   own companies; resend those users' invitations. Nothing else on other users.
 //! - Customers: see themselves and the people of their companies, read-only.
-//! - Anyone signed in: change their own name; their own email with their current password.
+//! - Anyone signed in: change their own name; their own email with their current password and
+//!   a confirmation from the new address (`email_change`).
 
 use std::collections::HashMap;
 
 use chrono::Duration;
 use scoped_futures::ScopedFutureExt;
 
-use super::access;
+use super::{access, email_change, reauth};
 use crate::app::AppState;
 use crate::db::WriteTx;
 use crate::db::models::users::UserQuery;
@@ -267,8 +268,20 @@ pub struct UpdateUser {
     pub current_password: Option<String>,
 }
 
+/// What an `email` in an update does (see `email_change`).
+enum EmailUpdate {
+    Unchanged,
+    /// The same address in another case: nothing to prove.
+    Recase(String),
+    /// An active account: a confirmation link to the new address; the email stays until used.
+    Confirm(String),
+    /// An invited account: the address changes now and the invitation goes to it.
+    Reinvite(String),
+}
+
 /// Edits name, email and role. Others' users: admins only; role: admins only, never one's own;
-/// one's own email: with the current password, and never while impersonating.
+/// one's own email: with the current password, and never while impersonating. A new email of an
+/// active account applies once the new address confirms it (`email_change`).
 pub async fn update(app: &AppState, auth: &Authentication, input: UpdateUser) -> AppResult<User> {
     let viewer = &auth.viewer;
     if input.id != viewer.user_id {
@@ -287,40 +300,80 @@ pub async fn update(app: &AppState, auth: &Authentication, input: UpdateUser) ->
         .as_deref()
         .map(|e| validate_email("email", e))
         .transpose()?;
-    let email_changes = email.as_ref().is_some_and(|e| e != &target.email);
     let role_changes = input.role.is_some_and(|r| r != target.role);
+    let email_update = match email {
+        Some(email) if email == target.email => EmailUpdate::Unchanged,
+        Some(email) if email.to_lowercase() == target.email.to_lowercase() => {
+            EmailUpdate::Recase(email)
+        }
+        Some(email) => match target.status() {
+            UserStatus::Active => EmailUpdate::Confirm(email),
+            UserStatus::Invited => EmailUpdate::Reinvite(email),
+            UserStatus::Discarded => {
+                return Err(AppError::conflict(
+                    "The user is deactivated: restore them before changing their email.",
+                ));
+            }
+        },
+        None => EmailUpdate::Unchanged,
+    };
 
     if own {
         if role_changes {
             return Err(AppError::forbidden("Nobody can change their own role."));
         }
-        if email_changes {
+        if !matches!(email_update, EmailUpdate::Unchanged) {
             viewer.forbid_while_impersonating()?;
-            let password = input.current_password.as_deref().unwrap_or_default();
-            if !app
-                .passwords
-                .verify(password, target.password_hash.as_deref())
-                .await?
-            {
-                return Err(AppError::InvalidCredentials);
-            }
+            let _password_checked = reauth::verify(
+                app,
+                &auth.meta,
+                &target,
+                reauth::Proof::password("currentPassword", input.current_password.as_deref()),
+            )
+            .await?;
         }
     } else {
         viewer.require_admin()?;
     }
+    if let EmailUpdate::Confirm(email) | EmailUpdate::Reinvite(email) = &email_update {
+        email_change::ensure_available(app, target.id, email).await?;
+    }
 
     let changes = UserChanges {
         name,
-        email,
+        email: match &email_update {
+            EmailUpdate::Recase(email) | EmailUpdate::Reinvite(email) => Some(email.clone()),
+            EmailUpdate::Unchanged | EmailUpdate::Confirm(_) => None,
+        },
         role: input.role,
         ..Default::default()
     };
     let id = target.id;
     let was_admin = target.role == Role::Admin;
+    let requested_by = viewer.impersonator_id().unwrap_or(viewer.user_id);
+    let inviter = match email_update {
+        EmailUpdate::Reinvite(_) => inviter_name(app, viewer).await?,
+        _ => None,
+    };
     app.db
         .write(auth.audit_actor(), |tx| {
             async move {
-                let updated = users::update(tx, id, &changes, input.expected_version).await?;
+                let updated = if changes.name.is_none()
+                    && changes.email.is_none()
+                    && changes.role.is_none()
+                {
+                    // Only an email to confirm: no column changes now (diesel refuses an empty
+                    // changeset), but the version the client read still has to be current.
+                    let current = users::lock(tx, id).await?;
+                    if input.expected_version.is_some_and(|v| v != current.version) {
+                        return Err(AppError::conflict(
+                            "This user was changed by someone else. Reload and try again.",
+                        ));
+                    }
+                    current
+                } else {
+                    users::update(tx, id, &changes, input.expected_version).await?
+                };
                 let now = tx.now();
                 // Impersonation never involves two admins: a demoted admin's impersonations
                 // end, and so do impersonations of a user who becomes an admin.
@@ -330,9 +383,17 @@ pub async fn update(app: &AppState, auth: &Authentication, input: UpdateUser) ->
                 if !was_admin && updated.role == Role::Admin {
                     sessions::revoke_impersonations_of(tx.conn()?, id, now).await?;
                 }
-                if email_changes {
-                    // Links mailed to the old address must not work any more.
-                    tokens::password_resets::void_all(tx.conn()?, id, now).await?;
+                match &email_update {
+                    EmailUpdate::Unchanged | EmailUpdate::Recase(_) => {}
+                    EmailUpdate::Confirm(email) => {
+                        email_change::request(tx, app, &updated, email, requested_by).await?;
+                    }
+                    EmailUpdate::Reinvite(_) => {
+                        // The old link went to the old address: it stops working.
+                        tokens::password_resets::void_all(tx.conn()?, id, now).await?;
+                        invite_again(tx, app, &updated, requested_by, inviter).await?;
+                        return users::get(tx.conn()?, id).await;
+                    }
                 }
                 Ok(updated)
             }
@@ -505,13 +566,15 @@ pub async fn send_password_reset(
         .await
 }
 
-/// Turns off a locked-out user's 2FA (admins only, with a reason): clears the secret and the
-/// recovery codes, ends the user's sessions, and tells the user by email.
+/// Turns off a locked-out user's 2FA (admins only, with a reason, after the admin re-authenticates
+/// with their own password or TOTP code): clears the secret and the recovery codes, ends the
+/// user's sessions, and tells the user by email. Refused while impersonating.
 pub async fn disable_two_factor(
     app: &AppState,
     auth: &Authentication,
     id: UserId,
     reason: &str,
+    proof: reauth::Proof<'_>,
 ) -> AppResult<User> {
     let viewer = &auth.viewer;
     viewer.require_admin()?;
@@ -527,9 +590,15 @@ pub async fn disable_two_factor(
             "Two-factor authentication is already off for this user.",
         ));
     }
+    let admin = {
+        let mut conn = app.db.conn().await?;
+        users::get(&mut conn, viewer.user_id).await?
+    };
+    let reauthenticated = reauth::verify(app, &auth.meta, &admin, proof).await?;
     app.db
         .write(auth.audit_actor(), |tx| {
             async move {
+                reauthenticated.claim(tx).await?;
                 let now = tx.now();
                 let changes = UserChanges {
                     totp_secret_encrypted: Some(None),
@@ -593,6 +662,7 @@ pub async fn discard(app: &AppState, auth: &Authentication, id: UserId) -> AppRe
                 sessions::revoke_all_for_user(tx.conn()?, id, None, now).await?;
                 tokens::invitations::void_all(tx.conn()?, id, now).await?;
                 tokens::password_resets::void_all(tx.conn()?, id, now).await?;
+                tokens::email_changes::void_all(tx.conn()?, id, now).await?;
                 Ok(updated)
             }
             .scope_boxed()

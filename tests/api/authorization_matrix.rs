@@ -14,7 +14,7 @@ use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
 use crate::common::TestApp;
-use crate::common::builders::{Cast, UserBuilder, add_member, team};
+use crate::common::builders::{Cast, PASSWORD, UserBuilder, add_member, team};
 use crate::on_both_backends;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -347,7 +347,7 @@ fn rows() -> Vec<Row> {
             setup: |app, w| {
                 Box::pin(async move {
                     json!({ "input": { "userId": fresh_two_factor_customer_of_a(app, w).await,
-                        "reason": "ticket 42: lost phone" } })
+                        "reason": "ticket 42: lost phone", "currentPassword": PASSWORD } })
                 })
             },
             expected: [UNAUTH, Ok, FORBIDDEN, FORBIDDEN, FORBIDDEN],
@@ -784,6 +784,7 @@ fn the_table_covers_every_operation() {
         "acceptInvitation",
         "requestPasswordReset",
         "resetPassword",
+        "confirmEmailChange",
         "changePassword",
         "startTwoFactorEnrollment",
         "confirmTwoFactorEnrollment",

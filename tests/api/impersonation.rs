@@ -786,8 +786,8 @@ async fn account_security_and_admin_powers_are_out_of_reach(app: TestApp) {
             json!({ "input": { "currentPassword": PASSWORD, "newPassword": "a brand new passphrase" } }),
         ),
         (
-            "mutation { startTwoFactorEnrollment { secret } }",
-            json!({}),
+            "mutation($p: String!) { startTwoFactorEnrollment(currentPassword: $p) { secret } }",
+            json!({ "p": PASSWORD }),
         ),
         (
             "mutation($code: String!) { confirmTwoFactorEnrollment(code: $code) { codes } }",
@@ -815,7 +815,7 @@ async fn account_security_and_admin_powers_are_out_of_reach(app: TestApp) {
         ),
         (
             "mutation($input: DisableTwoFactorInput!) { disableTwoFactor(input: $input) { id } }",
-            json!({ "input": { "userId": them, "reason": "ticket" } }),
+            json!({ "input": { "userId": them, "reason": "ticket", "currentPassword": PASSWORD } }),
         ),
         (
             "mutation($id: ID!) { discardUser(userId: $id) { id } }",

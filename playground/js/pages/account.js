@@ -49,8 +49,8 @@ function profileCard(user) {
 function passwordCard() {
   const form = h('form', { class: 'form' },
     field({ label: 'Current password', name: 'currentPassword', type: 'password', required: true, autocomplete: 'current-password' }),
-    field({ label: 'New password', name: 'password', type: 'password', required: true, autocomplete: 'new-password', minlength: 12,
-      hint: 'At least 12 characters.' }),
+    field({ label: 'New password', name: 'password', type: 'password', required: true, autocomplete: 'new-password', minlength: 15,
+      hint: 'At least 15 characters. A short sentence works well.' }),
     field({ label: 'Confirm new password', name: 'confirm', type: 'password', required: true, autocomplete: 'new-password' }),
     h('div', { class: 'form-actions' }, button('Change password', { kind: 'primary', type: 'submit' })));
   handleSubmit(form, async ({ currentPassword, password, confirm }) => {
@@ -72,40 +72,47 @@ function twoFactorCard(user) {
     } else {
       replace(body,
         h('p', {}, badge('Not enabled', 'gray'), ' Protect your account with a code from an authenticator app.'),
-        button('Set up two-factor authentication', { kind: 'primary', onClick: (e) => start(e.currentTarget) }));
+        startForm());
     }
   };
 
-  const start = async (btn) => {
-    btn.disabled = true;
-    try {
-      const { startTwoFactorEnrollment: enrollment } = await request('StartTwoFactorEnrollment');
-      const form = h('form', { class: 'form' },
-        field({ label: 'Code from the app', name: 'code', required: true, autocomplete: 'one-time-code', inputmode: 'numeric',
-          pattern: '[0-9 ]{6,7}', hint: 'Enter the 6-digit code the app shows to finish.' }),
-        h('div', { class: 'form-actions' },
-          button('Cancel', { onClick: () => showState(false) }),
-          button('Turn on two-factor authentication', { kind: 'primary', type: 'submit' })));
-      handleSubmit(form, async ({ code }) => {
-        const { confirmTwoFactorEnrollment } = await request('ConfirmTwoFactorEnrollment', { code: code.replace(/\s+/g, '') });
-        await loadViewer({ refresh: true });
-        showCodes(confirmTwoFactorEnrollment.codes);
-      });
-      replace(body,
-        h('ol', { class: 'steps' },
-          h('li', {}, 'Scan this QR code with your authenticator app (or enter the key by hand).'),
-          h('li', {}, 'Enter the code the app shows.')),
-        h('div', { class: 'enroll' },
-          h('div', { class: 'qr-frame' }, qrSvg(enrollment.otpauthUri, { label: 'QR code for your authenticator app' })),
-          h('div', {},
-            h('p', { class: 'muted small', text: 'Key for manual entry' }),
-            h('code', { class: 'secret', text: enrollment.secret.replace(/(.{4})/g, '$1 ').trim() }))),
-        form);
-      form.querySelector('input').focus();
-    } catch (error) {
-      toast(error.message, 'error');
-      btn.disabled = false;
-    }
+  // The API asks for the password again before it shows a new secret.
+  const startForm = () => {
+    const form = h('form', { class: 'form' },
+      field({ label: 'Confirm with your password', name: 'currentPassword', type: 'password', required: true,
+        autocomplete: 'current-password' }),
+      h('div', { class: 'form-actions' },
+        button('Set up two-factor authentication', { kind: 'primary', type: 'submit' })));
+    handleSubmit(form, async ({ currentPassword }) => {
+      const { startTwoFactorEnrollment: enrollment } = await request('StartTwoFactorEnrollment', { currentPassword });
+      showEnrollment(enrollment);
+    });
+    return form;
+  };
+
+  const showEnrollment = (enrollment) => {
+    const form = h('form', { class: 'form' },
+      field({ label: 'Code from the app', name: 'code', required: true, autocomplete: 'one-time-code', inputmode: 'numeric',
+        pattern: '[0-9 ]{6,7}', hint: 'Enter the 6-digit code the app shows to finish.' }),
+      h('div', { class: 'form-actions' },
+        button('Cancel', { onClick: () => showState(false) }),
+        button('Turn on two-factor authentication', { kind: 'primary', type: 'submit' })));
+    handleSubmit(form, async ({ code }) => {
+      const { confirmTwoFactorEnrollment } = await request('ConfirmTwoFactorEnrollment', { code: code.replace(/\s+/g, '') });
+      await loadViewer({ refresh: true });
+      showCodes(confirmTwoFactorEnrollment.codes);
+    });
+    replace(body,
+      h('ol', { class: 'steps' },
+        h('li', {}, 'Scan this QR code with your authenticator app (or enter the key by hand).'),
+        h('li', {}, 'Enter the code the app shows.')),
+      h('div', { class: 'enroll' },
+        h('div', { class: 'qr-frame' }, qrSvg(enrollment.otpauthUri, { label: 'QR code for your authenticator app' })),
+        h('div', {},
+          h('p', { class: 'muted small', text: 'Key for manual entry' }),
+          h('code', { class: 'secret', text: enrollment.secret.replace(/(.{4})/g, '$1 ').trim() }))),
+      form);
+    form.querySelector('input').focus();
   };
 
   const showCodes = (codes) => {

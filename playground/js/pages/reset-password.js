@@ -10,7 +10,7 @@ export const title = 'Choose a new password';
 export function passwordFields() {
   return [
     field({ label: 'New password', name: 'password', type: 'password', required: true,
-      autocomplete: 'new-password', minlength: 12, hint: 'At least 12 characters. A short sentence works well.' }),
+      autocomplete: 'new-password', minlength: 15, hint: 'At least 15 characters. A short sentence works well.' }),
     field({ label: 'Confirm password', name: 'confirm', type: 'password', required: true, autocomplete: 'new-password' }),
   ];
 }

@@ -66,6 +66,7 @@ function view(user, viewer, show, offerBecome) {
             ['Invitation sent', time(user.invitationSentAt, '—')],
             ['Created', time(user.createdAt)],
             ['Two-factor', user.twoFactorEnabled ? 'Enabled' : 'Not enabled'],
+            user.pendingEmail && ['New email (waiting for confirmation)', user.pendingEmail],
           ])),
         (isAdmin || viewer.user.role === 'SUPERVISOR') && accessCard(user, show, isAdmin))),
   ];
@@ -94,7 +95,10 @@ function profileCard(user, show, { isSelf }) {
     }
     if (Object.keys(input).length === 2) { toast('Nothing to save.', 'info'); return; }
     const { updateUser } = await request('UpdateUser', { input });
-    toast('Changes saved.');
+    // A new email of an active user waits for the link mailed to the new address.
+    toast(input.email && updateUser.pendingEmail === input.email
+      ? `Saved. The email changes once ${input.email} confirms the link we mailed to it.`
+      : 'Changes saved.');
     show(updateUser);
   });
   return card('Profile', form);
@@ -144,7 +148,7 @@ function actionRow(label, text, action) {
 }
 
 async function disableTwoFactor(user, btn, show) {
-  const reason = await confirmDialog({
+  const answer = await confirmDialog({
     title: `Disable 2FA for ${user.name}?`,
     body: h('div', {},
       h('p', { text: 'Only after you verified their identity through an out-of-band channel — don’t trust the email, it may be compromised.' }),
@@ -152,10 +156,14 @@ async function disableTwoFactor(user, btn, show) {
     confirmLabel: 'Disable 2FA',
     danger: true,
     reason: { label: 'Reason', hint: 'Recorded in the audit log.', placeholder: 'Verified by phone call, ticket #…' },
+    password: { label: 'Your password', hint: 'Confirms it is you before 2FA is turned off.' },
   });
-  if (reason === null) return;
+  if (answer === null) return;
+  const { reason, password } = answer;
   await busy(btn, async () => {
-    const { disableTwoFactor: updated } = await request('DisableTwoFactor', { input: { userId: user.id, reason } });
+    const { disableTwoFactor: updated } = await request('DisableTwoFactor', {
+      input: { userId: user.id, reason, currentPassword: password },
+    });
     toast(`Two-factor authentication disabled for ${user.name}.`);
     show(updated);
   });

@@ -70,3 +70,47 @@ pub async fn count_unused(conn: &mut DbConn, user_id: UserId) -> AppResult<i64> 
     })?;
     Ok(count)
 }
+
+/// A stored recovery code, for the one-time upgrade of unkeyed hashes.
+pub struct StoredCode {
+    pub id: i64,
+    pub user_id: UserId,
+    pub code_hash: String,
+}
+
+/// Up to `limit` codes with an id above `after`, in id order (keyset batches).
+pub async fn batch_after(conn: &mut DbConn, after: i64, limit: i64) -> AppResult<Vec<StoredCode>> {
+    let rows = dispatch!(conn, |c| {
+        recovery_codes::table
+            .filter(recovery_codes::id.gt(after))
+            .order(recovery_codes::id.asc())
+            .limit(limit)
+            .select((
+                recovery_codes::id,
+                recovery_codes::user_id,
+                recovery_codes::code_hash,
+            ))
+            .load::<(i64, UserId, String)>(c)
+            .await
+    })?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, user_id, code_hash)| StoredCode {
+            id,
+            user_id,
+            code_hash,
+        })
+        .collect())
+}
+
+/// Replaces one code's hash if it still is `old` (idempotent when instances race on it).
+pub async fn rehash(conn: &mut DbConn, id: i64, old: &str, new: &str) -> AppResult<bool> {
+    let count = dispatch!(conn, |c| {
+        diesel::update(recovery_codes::table.find(id))
+            .filter(recovery_codes::code_hash.eq(old))
+            .set(recovery_codes::code_hash.eq(new))
+            .execute(c)
+            .await
+    })?;
+    Ok(count == 1)
+}

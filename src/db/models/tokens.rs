@@ -1,5 +1,5 @@
-//! Single-use, expiring tokens stored hashed: invitations and password resets share one shape,
-//! so one macro writes the queries for both tables.
+//! Single-use, expiring tokens stored hashed: invitations, password resets and email-change
+//! confirmations share one shape, so one macro writes the queries for every table.
 
 use chrono::NaiveDateTime;
 
@@ -101,6 +101,25 @@ macro_rules! token_table {
                 }))
             }
 
+            /// How many of the user's tokens are live (unused, not voided, not expired) at `now`.
+            pub async fn count_live(
+                conn: &mut DbConn,
+                user_id: UserId,
+                now: NaiveDateTime,
+            ) -> AppResult<i64> {
+                let count = dispatch!(conn, |c| {
+                    $table::table
+                        .filter($table::user_id.eq(user_id))
+                        .filter($table::used_at.is_null())
+                        .filter($table::voided_at.is_null())
+                        .filter($table::expires_at.gt(now))
+                        .count()
+                        .get_result(c)
+                        .await
+                })?;
+                Ok(count)
+            }
+
             /// Marks the token used; false when another request used (or voided) it first.
             pub async fn consume(
                 conn: &mut DbConn,
@@ -124,3 +143,48 @@ macro_rules! token_table {
 
 token_table!(invitations, invitations, invited_by: Option<UserId>);
 token_table!(password_resets, password_reset_tokens);
+token_table!(email_changes, email_change_tokens, new_email: &str, requested_by: Option<UserId>);
+
+/// What only email-change tokens carry: the address waiting for confirmation.
+pub mod email_change_details {
+    use chrono::NaiveDateTime;
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+
+    use crate::db::schema::email_change_tokens as t;
+    use crate::db::{DbConn, dispatch};
+    use crate::domain::UserId;
+    use crate::error::AppResult;
+
+    /// The new address of token `id`.
+    pub async fn new_email(conn: &mut DbConn, id: i64) -> AppResult<String> {
+        let email = dispatch!(conn, |c| {
+            t::table
+                .find(id)
+                .select(t::new_email)
+                .first::<String>(c)
+                .await
+        })?;
+        Ok(email)
+    }
+
+    /// The address each of `user_ids` is waiting to confirm (a live link), if any.
+    pub async fn pending_of(
+        conn: &mut DbConn,
+        user_ids: &[UserId],
+        now: NaiveDateTime,
+    ) -> AppResult<Vec<(UserId, String)>> {
+        let rows = dispatch!(conn, |c| {
+            t::table
+                .filter(t::user_id.eq_any(user_ids))
+                .filter(t::used_at.is_null())
+                .filter(t::voided_at.is_null())
+                .filter(t::expires_at.gt(now))
+                .order(t::id.asc())
+                .select((t::user_id, t::new_email))
+                .load::<(UserId, String)>(c)
+                .await
+        })?;
+        Ok(rows)
+    }
+}

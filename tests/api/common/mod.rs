@@ -8,6 +8,7 @@
 
 pub mod audit_trail;
 pub mod builders;
+pub mod footprint;
 pub mod proxy;
 pub mod smtp;
 
@@ -138,13 +139,13 @@ impl Drop for TestDatabase {
     }
 }
 
-fn replace_database(url: &str, name: &str) -> String {
+pub fn replace_database(url: &str, name: &str) -> String {
     let mut parsed = url::Url::parse(url).expect("TEST_DATABASE_URL is a URL");
     parsed.set_path(&format!("/{name}"));
     parsed.to_string()
 }
 
-async fn postgres_admin(url: &str, sql: &str) {
+pub async fn postgres_admin(url: &str, sql: &str) {
     use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
     let mut conn = AsyncPgConnection::establish(url)
         .await
@@ -381,8 +382,8 @@ impl TestApp {
         let started = self
             .gql(
                 Some(token),
-                "mutation { startTwoFactorEnrollment { secret otpauthUri } }",
-                json!({}),
+                "mutation($p: String!) { startTwoFactorEnrollment(currentPassword: $p) { secret otpauthUri } }",
+                json!({ "p": builders::PASSWORD }),
             )
             .await;
         let secret = started.data()["startTwoFactorEnrollment"]["secret"]

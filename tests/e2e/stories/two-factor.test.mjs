@@ -1,6 +1,7 @@
-// A user enrolls 2FA (QR code, recovery codes shown once) and signs in with a code or a recovery
-// code; locked out, an admin disables their 2FA with a reason after a confirmation, recorded in
-// History (the secret as "changed", without its value).
+// A user enrolls 2FA after entering their password again (QR code, recovery codes shown once) and
+// signs in with a code or a recovery code; locked out, an admin disables their 2FA with a reason
+// and their own password after a confirmation, recorded in History (the secret as "changed",
+// without its value).
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -40,6 +41,12 @@ test('enroll 2FA, sign in with it, and an admin disables it with a reason', asyn
   const page = await openPage(browser);
   await signIn(page, carol);
   await page.goto('/account');
+  // The password first: a wrong one shows the API's message and starts nothing.
+  await page.getByLabel('Confirm with your password').fill('not my password at all');
+  await page.getByRole('button', { name: 'Set up two-factor authentication' }).click();
+  await page.locator('.two-factor .form-alert').waitFor();
+  assert.equal(await page.getByRole('img', { name: 'QR code for your authenticator app' }).count(), 0);
+  await page.getByLabel('Confirm with your password').fill(carol.password);
   await page.getByRole('button', { name: 'Set up two-factor authentication' }).click();
   await page.getByRole('img', { name: 'QR code for your authenticator app' }).waitFor();
   const secret = (await page.locator('.secret').textContent()).replace(/\s+/g, '');
@@ -98,6 +105,8 @@ test('enroll 2FA, sign in with it, and an admin disables it with a reason', asyn
   await dialog.getByLabel('Reason').fill('   ');
   assert.equal(await confirm.isDisabled(), true, 'a blank reason is no reason');
   await dialog.getByLabel('Reason').fill('Verified by phone, ticket 5120');
+  assert.equal(await confirm.isDisabled(), true, 'the admin confirms with their own password');
+  await dialog.getByLabel('Your password').fill(env.admin.password);
   assert.equal(await confirm.isDisabled(), false);
   await screenshot(admin, 'two-factor-3-disable');
   await confirm.click();
@@ -123,6 +132,7 @@ test('enroll 2FA, sign in with it, and an admin disables it with a reason', asyn
   const phone = await openPage(browser, { viewport: PHONE });
   await signIn(phone, carol);
   await phone.goto('/account');
+  await phone.getByLabel('Confirm with your password').fill(carol.password);
   await phone.getByRole('button', { name: 'Set up two-factor authentication' }).click();
   await phone.getByRole('img', { name: 'QR code for your authenticator app' }).waitFor();
   await screenshot(phone, 'two-factor-5-phone-enroll');
