@@ -28,6 +28,7 @@ mod schema_sdl;
 mod sessions;
 mod single_use_tokens;
 mod stalls;
+mod statement_budgets;
 mod throttling;
 mod two_factor;
 mod users_admin;
