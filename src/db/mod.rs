@@ -16,8 +16,10 @@ use std::time::Duration;
 
 use chrono::NaiveDateTime;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use diesel_async::pooled_connection::deadpool::{Object, Pool, PoolError};
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::pooled_connection::deadpool::PoolError;
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, PoolableConnection, RecyclingMethod,
+};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection, TransactionManager};
 use futures::FutureExt;
@@ -34,10 +36,12 @@ pub mod audit;
 pub mod health;
 mod migrations;
 pub mod models;
+mod request;
 pub mod schema;
 mod types;
 
 pub use migrations::run_migrations;
+pub use request::{in_current_request, release_request_connection, request_scope};
 
 type SqliteConn = SyncConnectionWrapper<diesel::SqliteConnection>;
 
@@ -104,8 +108,118 @@ impl DatabaseUrl {
 
 #[derive(Clone)]
 enum Pools {
-    Postgres(Pool<AsyncPgConnection>),
+    Postgres(deadpool::managed::Pool<PgManager>),
     Sqlite(deadpool::managed::Pool<SqliteManager>),
+}
+
+/// How long a pooled PostgreSQL connection is trusted without a check (HikariCP's
+/// `aliveBypassWindow`): one used this recently goes out as it is; one idle longer is verified
+/// with a `SELECT 1` first, and replaced when that fails (after a restart or failover, every
+/// pooled connection is dead without knowing it).
+pub const PG_ALIVE_BYPASS_WINDOW: Duration = Duration::from_millis(500);
+
+/// diesel-async's PostgreSQL manager, with a recycle that costs a statement only after
+/// [`PG_ALIVE_BYPASS_WINDOW`] of idleness (diesel-async's `Verified` runs `SELECT 1` on every
+/// checkout, which was a third of a simple request's statements).
+pub struct PgManager {
+    inner: AsyncDieselConnectionManager<AsyncPgConnection>,
+    window: Duration,
+    /// Liveness checks run (each is one `SELECT 1`), counted apart from requests' statements.
+    checks: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl deadpool::managed::Manager for PgManager {
+    type Type = AsyncPgConnection;
+    type Error = diesel_async::pooled_connection::PoolError;
+
+    async fn create(&self) -> Result<AsyncPgConnection, Self::Error> {
+        deadpool::managed::Manager::create(&self.inner).await
+    }
+
+    async fn recycle(
+        &self,
+        conn: &mut AsyncPgConnection,
+        metrics: &deadpool::managed::Metrics,
+    ) -> deadpool::managed::RecycleResult<Self::Error> {
+        if std::thread::panicking() || conn.is_broken() {
+            return Err(deadpool::managed::RecycleError::Message(
+                "broken connection".into(),
+            ));
+        }
+        if metrics.last_used() >= self.window {
+            self.checks
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            conn.ping(&RecyclingMethod::Verified)
+                .await
+                .map_err(diesel_async::pooled_connection::PoolError::QueryError)?;
+        }
+        Ok(())
+    }
+}
+
+/// A pooled connection that, inside a [`request_scope`], goes back to its request instead of
+/// the pool when dropped (see [`request`]).
+pub struct Pooled<M: deadpool::managed::Manager + 'static> {
+    /// `None` only while being dropped.
+    object: Option<deadpool::managed::Object<M>>,
+    home: Option<Arc<request::RequestSlot>>,
+    /// Whether the connection may serve the request's next use (outside any transaction).
+    reusable: fn(&mut M::Type) -> bool,
+}
+
+impl<M: deadpool::managed::Manager + 'static> Pooled<M> {
+    fn new(object: deadpool::managed::Object<M>, reusable: fn(&mut M::Type) -> bool) -> Self {
+        Self {
+            object: Some(object),
+            home: request::current(),
+            reusable,
+        }
+    }
+}
+
+impl<M: deadpool::managed::Manager + 'static> std::ops::Deref for Pooled<M> {
+    type Target = M::Type;
+
+    fn deref(&self) -> &M::Type {
+        match &self.object {
+            Some(object) => object,
+            None => unreachable!("a pooled connection is used only before it is dropped"),
+        }
+    }
+}
+
+impl<M: deadpool::managed::Manager + 'static> std::ops::DerefMut for Pooled<M> {
+    fn deref_mut(&mut self) -> &mut M::Type {
+        match &mut self.object {
+            Some(object) => object,
+            None => unreachable!("a pooled connection is used only before it is dropped"),
+        }
+    }
+}
+
+impl<M: deadpool::managed::Manager + 'static> Drop for Pooled<M> {
+    fn drop(&mut self) {
+        if let (Some(mut object), Some(home)) = (self.object.take(), self.home.take())
+            && (self.reusable)(&mut object)
+        {
+            home.put(Box::new(object));
+        }
+    }
+}
+
+fn pg_reusable(conn: &mut AsyncPgConnection) -> bool {
+    type Tm = <AsyncPgConnection as AsyncConnection>::TransactionManager;
+    !conn.is_broken()
+        && matches!(
+            Tm::transaction_manager_status_mut(conn).transaction_depth(),
+            Ok(None)
+        )
+}
+
+/// A SQLite connection is checked on its own thread by the pool's recycle; within a request it
+/// comes back only after its transactions have ended (`WriteTx` commits or rolls back first).
+fn sqlite_reusable(_: &mut SqliteConn) -> bool {
+    true
 }
 
 /// diesel-async's manager for SQLite, with a recycle check that cannot panic.
@@ -184,6 +298,7 @@ pub struct Checkouts {
 pub struct Database {
     statements: StatementCounter,
     checkouts: Arc<CheckoutCounters>,
+    liveness_checks: Arc<std::sync::atomic::AtomicU64>,
     pools: Pools,
     clock: Clock,
     /// SQLite allows one writer; write transactions queue here instead of failing with
@@ -197,8 +312,8 @@ pub struct Database {
 // Not boxed: a DbConn lives on the stack for one request; boxing would allocate per checkout.
 #[allow(clippy::large_enum_variant)]
 pub enum DbConn {
-    Postgres(Object<AsyncPgConnection>),
-    Sqlite(deadpool::managed::Object<SqliteManager>),
+    Postgres(Pooled<PgManager>),
+    Sqlite(Pooled<SqliteManager>),
 }
 
 /// Pool usage, for `/metrics`.
@@ -265,11 +380,11 @@ impl Database {
         });
         let runtime = deadpool::Runtime::Tokio1;
         let statements = StatementCounter::default();
+        let liveness_checks = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let pools = match url {
             DatabaseUrl::Postgres(url) => {
-                // Recycling stays `Verified` (a `SELECT 1` per checkout) rather than `Fast`: after
-                // a database restart or failover a pooled connection is dead without knowing it,
-                // and `Fast` would hand it to one request per connection to fail with.
+                // Recycling verifies a connection idle longer than the alive-bypass window (see
+                // `PgManager`), not every checkout.
                 let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
                 let counter = statements.clone();
                 manager_config.custom_setup = Box::new(move |url| {
@@ -283,9 +398,14 @@ impl Database {
                     }
                     .boxed()
                 });
-                let manager = AsyncDieselConnectionManager::new_with_config(url, manager_config);
+                manager_config.recycling_method = RecyclingMethod::Fast;
+                let manager = PgManager {
+                    inner: AsyncDieselConnectionManager::new_with_config(url, manager_config),
+                    window: PG_ALIVE_BYPASS_WINDOW,
+                    checks: liveness_checks.clone(),
+                };
                 Pools::Postgres(
-                    Pool::builder(manager)
+                    deadpool::managed::Pool::builder(manager)
                         .max_size(config.database_pool_size)
                         .wait_timeout(Some(wait))
                         .create_timeout(Some(wait))
@@ -318,6 +438,7 @@ impl Database {
         Ok(Self {
             statements,
             checkouts: Arc::default(),
+            liveness_checks,
             pools,
             clock,
             sqlite_writer: Arc::new(tokio::sync::Mutex::new(())),
@@ -346,10 +467,19 @@ impl Database {
     /// not audited. Fails with UNAVAILABLE after the pool wait timeout.
     pub async fn conn(&self) -> AppResult<DbConn> {
         use std::sync::atomic::Ordering::Relaxed;
+        if let Some(conn) = self.request_conn() {
+            return Ok(conn);
+        }
         let started = std::time::Instant::now();
         let conn = match &self.pools {
-            Pools::Postgres(pool) => pool.get().await.map(DbConn::Postgres),
-            Pools::Sqlite(pool) => pool.get().await.map(DbConn::Sqlite),
+            Pools::Postgres(pool) => pool
+                .get()
+                .await
+                .map(|object| DbConn::Postgres(Pooled::new(object, pg_reusable))),
+            Pools::Sqlite(pool) => pool
+                .get()
+                .await
+                .map(|object| DbConn::Sqlite(Pooled::new(object, sqlite_reusable))),
         };
         let counters = &self.checkouts;
         let waited = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
@@ -361,6 +491,24 @@ impl Database {
         conn.map_err(pool_error)
     }
 
+    /// The idle connection of the current request, if it holds one of this pool's.
+    fn request_conn(&self) -> Option<DbConn> {
+        let slot = request::current()?;
+        let held = slot.take()?;
+        // A connection of another pool (a second `Database` in one request) fails the downcast
+        // and, dropped, goes back to its own pool.
+        match &self.pools {
+            Pools::Postgres(_) => held
+                .downcast::<deadpool::managed::Object<PgManager>>()
+                .ok()
+                .map(|object| DbConn::Postgres(Pooled::new(*object, pg_reusable))),
+            Pools::Sqlite(_) => held
+                .downcast::<deadpool::managed::Object<SqliteManager>>()
+                .ok()
+                .map(|object| DbConn::Sqlite(Pooled::new(*object, sqlite_reusable))),
+        }
+    }
+
     /// Pool checkouts since start, with the time they waited.
     pub fn checkouts(&self) -> Checkouts {
         use std::sync::atomic::Ordering::Relaxed;
@@ -369,6 +517,13 @@ impl Database {
             failed: self.checkouts.failures.load(Relaxed),
             wait_seconds: self.checkouts.wait_nanos.load(Relaxed) as f64 / 1e9,
         }
+    }
+
+    /// Liveness checks (`SELECT 1`) the pool ran on PostgreSQL connections idle longer than
+    /// [`PG_ALIVE_BYPASS_WINDOW`]; included in [`Database::statements_executed`].
+    pub fn liveness_checks(&self) -> u64 {
+        self.liveness_checks
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// SQL statements run so far by this pool's connections.

@@ -23,6 +23,8 @@ pub struct RequestContext {
     pub meta: RequestMeta,
     token: Option<Redacted<String>>,
     auth: OnceCell<Result<Authentication, ErrorCode>>,
+    /// The viewer's user row as authentication read it (same statement, same request).
+    viewer_user: OnceLock<crate::db::models::User>,
     loader: OnceLock<DataLoader<RecordLoader>>,
     /// Companies, teams and memberships of the users on a list page, fetched in one go by the
     /// list resolver so the nested fields cost no query per row.
@@ -38,6 +40,7 @@ impl RequestContext {
             meta,
             token: token.map(Redacted::new),
             auth: OnceCell::new(),
+            viewer_user: OnceLock::new(),
             loader: OnceLock::new(),
             prefetched: std::sync::Mutex::new(HashMap::new()),
         }
@@ -63,7 +66,10 @@ impl RequestContext {
                     return Err(ErrorCode::Unauthenticated);
                 };
                 match sessions::authenticate(&self.app, token.expose()).await {
-                    Ok(viewer) => Ok(Authentication::new(viewer, self.meta.clone())),
+                    Ok((viewer, user)) => {
+                        let _ = self.viewer_user.set(user);
+                        Ok(Authentication::new(viewer, self.meta.clone()))
+                    }
                     Err(AppError::Unavailable) => Err(ErrorCode::Unavailable),
                     Err(AppError::Internal(cause)) => {
                         tracing::error!(error = ?cause, "authentication failed");
@@ -81,6 +87,14 @@ impl RequestContext {
             }
             Err(_) => Err(AppError::Unauthenticated),
         }
+    }
+
+    /// The signed-in viewer's user row, as read by authentication in this request.
+    pub async fn viewer_user(&self) -> AppResult<&crate::db::models::User> {
+        self.auth().await?;
+        self.viewer_user
+            .get()
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("viewer's user not read")))
     }
 
     /// The viewer, if a resolver has authenticated the request (for the request log).

@@ -26,7 +26,10 @@ pub struct RecordLoader {
 
 impl RecordLoader {
     pub fn new(app: App, viewer: Viewer) -> DataLoader<Self> {
-        DataLoader::new(Self { app, viewer }, tokio::spawn)
+        // A batch runs on a task of its own, in the request's scope (its connection).
+        DataLoader::new(Self { app, viewer }, |batch| {
+            tokio::spawn(crate::db::in_current_request(batch))
+        })
     }
 }
 

@@ -53,6 +53,12 @@ pub struct ImpersonationInfo {
 impl Viewer {
     /// The user whose view this is (the impersonated user while impersonating).
     async fn user(&self, ctx: &Context<'_>) -> Result<User> {
+        // Read with the session in this request's authentication.
+        if let Ok(user) = ctx.request().viewer_user().await
+            && user.id == self.0.user_id
+        {
+            return Ok(User(user.clone()));
+        }
         let mut conn = ctx.app().db.conn().await?;
         Ok(User(users::get(&mut conn, self.0.user_id).await?))
     }

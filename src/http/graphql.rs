@@ -368,13 +368,14 @@ pub async fn endpoint(req: Request, state: &HttpState) -> Response {
     // On a task of its own, so that the answer leaves at the deadline even when stopping the
     // work takes longer: a SQLite statement in flight is waited for when dropped (diesel-async
     // never abandons its connection mid-statement), which the aborted task does on its own.
-    let work = handle(
+    // In one request scope: the request's database work shares one pool checkout.
+    let work = crate::db::request_scope(handle(
         req,
         state.clone(),
         media,
         context.clone(),
         operation_name.clone(),
-    );
+    ));
     // In the request's span, so that what it logs carries the request id.
     let mut task = AbortOnDrop(tokio::spawn(tracing::Instrument::in_current_span(work)));
     let mut response = match tokio::time::timeout(deadline, &mut task.0).await {

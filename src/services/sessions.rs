@@ -285,18 +285,19 @@ pub async fn sign_out(app: &AppState, auth: &Authentication) -> AppResult<()> {
 /// Resolves a bearer token to the viewer, or UNAUTHENTICATED when the token is unknown, revoked,
 /// expired or idle, when its user is discarded, or when an impersonation's admin side no longer
 /// holds (admin signed out, discarded or demoted) or its user has become an admin.
-pub async fn authenticate(app: &AppState, token: &str) -> AppResult<Viewer> {
+///
+/// Returns the viewer's own user row too (read in the same statement), so that a request
+/// asking for it (`viewer { user }`) costs no second read.
+pub async fn authenticate(app: &AppState, token: &str) -> AppResult<(Viewer, User)> {
     let now = app.clock.now();
     let idle = idle_limit(app);
     let mut conn = app.db.conn().await?;
-    let session = sessions::find_by_token_hash(&mut conn, &hash_token(token))
-        .await?
-        .filter(|s| s.is_live(now, idle))
-        .ok_or(AppError::Unauthenticated)?;
-    let user = users::find(&mut conn, session.user_id)
-        .await?
-        .filter(|u| u.status() == UserStatus::Active)
-        .ok_or(AppError::Unauthenticated)?;
+    // Session, user and company ids in one read; the touch only when due.
+    let (session, user, company_ids) =
+        sessions::find_with_user_by_token_hash(&mut conn, &hash_token(token))
+            .await?
+            .filter(|(s, u, _)| s.is_live(now, idle) && u.status() == UserStatus::Active)
+            .ok_or(AppError::Unauthenticated)?;
 
     let mut to_touch = vec![session.id];
     let impersonation = match (session.impersonator_id, session.parent_session_id) {
@@ -304,13 +305,14 @@ pub async fn authenticate(app: &AppState, token: &str) -> AppResult<Viewer> {
         // Never an admin through another admin's eyes (revoked on promotion; checked here too).
         (Some(_), Some(_)) if user.role == Role::Admin => return Err(AppError::Unauthenticated),
         (Some(admin_id), Some(parent_id)) => {
-            let parent = sessions::find(&mut conn, parent_id)
+            let (parent, _admin) = sessions::find_with_user(&mut conn, parent_id)
                 .await?
-                .filter(|p| p.is_live(now, idle) && p.user_id == admin_id)
-                .ok_or(AppError::Unauthenticated)?;
-            users::find(&mut conn, admin_id)
-                .await?
-                .filter(|admin| admin.role == Role::Admin && admin.status() == UserStatus::Active)
+                .filter(|(p, admin)| {
+                    p.is_live(now, idle)
+                        && p.user_id == admin_id
+                        && admin.role == Role::Admin
+                        && admin.status() == UserStatus::Active
+                })
                 .ok_or(AppError::Unauthenticated)?;
             if now - parent.last_seen_at >= TOUCH_EVERY {
                 to_touch.push(parent.id);
@@ -329,14 +331,15 @@ pub async fn authenticate(app: &AppState, token: &str) -> AppResult<Viewer> {
     if now - session.last_seen_at >= TOUCH_EVERY || to_touch.len() > 1 {
         sessions::touch(&mut conn, &to_touch, now).await?;
     }
-    viewer_of(
-        &mut conn,
-        &user,
-        session.id,
-        session.expires_at,
+    let viewer = Viewer {
+        user_id: user.id,
+        role: user.role,
+        session_id: session.id,
+        session_expires_at: session.expires_at,
+        company_ids,
         impersonation,
-    )
-    .await
+    };
+    Ok((viewer, user))
 }
 
 /// The viewer of a session of `user` (its memberships read now).

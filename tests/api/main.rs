@@ -29,6 +29,7 @@ mod sessions;
 mod sign_in_limits;
 mod single_use_tokens;
 mod stalls;
+mod statement_budgets;
 mod throttling;
 mod two_factor;
 mod users_admin;

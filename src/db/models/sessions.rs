@@ -2,9 +2,10 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use crate::db::schema::sessions;
+use crate::db::models::User;
+use crate::db::schema::{company_memberships, sessions, users};
 use crate::db::{DbConn, dispatch};
-use crate::domain::{SessionId, UserId};
+use crate::domain::{CompanyId, SessionId, UserId};
 use crate::error::AppResult;
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
@@ -185,6 +186,56 @@ pub async fn signed_in_from(
         ))
         .get_result::<bool>(c)
         .await
+    })?;
+    Ok(found)
+}
+
+/// The session with `token_hash`, its user and the user's company ids, in one statement (a row
+/// per membership): authenticating a request costs this one read.
+pub async fn find_with_user_by_token_hash(
+    conn: &mut DbConn,
+    token_hash: &str,
+) -> AppResult<Option<(Session, User, Vec<CompanyId>)>> {
+    let rows: Vec<(Session, User, Option<CompanyId>)> = dispatch!(conn, |c| {
+        sessions::table
+            .inner_join(users::table.on(users::id.eq(sessions::user_id)))
+            .left_join(
+                company_memberships::table.on(company_memberships::user_id.eq(sessions::user_id)),
+            )
+            .filter(sessions::token_hash.eq(token_hash))
+            .select((
+                Session::as_select(),
+                User::as_select(),
+                company_memberships::company_id.nullable(),
+            ))
+            .order(company_memberships::company_id.asc())
+            .load(c)
+            .await
+    })?;
+    let mut rows = rows.into_iter();
+    let Some((session, user, first)) = rows.next() else {
+        return Ok(None);
+    };
+    let company_ids = first
+        .into_iter()
+        .chain(rows.filter_map(|(_, _, company_id)| company_id))
+        .collect();
+    Ok(Some((session, user, company_ids)))
+}
+
+/// The session `id` with its user, in one statement.
+pub async fn find_with_user(
+    conn: &mut DbConn,
+    id: SessionId,
+) -> AppResult<Option<(Session, User)>> {
+    let found = dispatch!(conn, |c| {
+        sessions::table
+            .inner_join(users::table.on(users::id.eq(sessions::user_id)))
+            .filter(sessions::id.eq(id))
+            .select((Session::as_select(), User::as_select()))
+            .first(c)
+            .await
+            .optional()
     })?;
     Ok(found)
 }

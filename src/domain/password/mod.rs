@@ -198,6 +198,8 @@ impl PasswordHasher {
         }
         let password = password.as_bytes().to_vec();
         let runs = Arc::clone(&self.runs);
+        // No pool connection sits idle in the request while the hash runs.
+        crate::db::release_request_connection();
         self.pool
             .run(move |memory| {
                 runs.fetch_add(1, Ordering::Relaxed);
@@ -216,6 +218,7 @@ impl PasswordHasher {
         let hash = hash.map_or_else(|| self.dummy_hash.as_str().to_owned(), str::to_owned);
         let password = password.as_bytes().to_vec();
         let runs = Arc::clone(&self.runs);
+        crate::db::release_request_connection();
         let matches = self
             .pool
             .run(move |memory| {

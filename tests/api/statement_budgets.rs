@@ -1,0 +1,178 @@
+//! What one request costs the database, pinned: statements (deterministic, so asserted
+//! exactly) and pool checkouts, measured around a single HTTP request on both backends.
+//! Speeds are not tested here; they belong to `bench/`.
+
+use serde_json::{Value, json};
+
+use crate::common::audit_trail::EVENT_FIELDS;
+use crate::common::builders::Cast;
+use crate::common::{Gql, TestApp};
+use crate::on_both_backends;
+
+/// The cost of one request. PostgreSQL liveness checks (a `SELECT 1` on a pooled connection
+/// idle longer than the alive-bypass window) depend on timing, so they are counted apart.
+#[derive(Debug)]
+struct Cost {
+    statements: u64,
+    checkouts: u64,
+    liveness_checks: u64,
+}
+
+impl Cost {
+    /// The request's own statements.
+    fn request_statements(&self) -> u64 {
+        self.statements - self.liveness_checks
+    }
+}
+
+/// Sends one GraphQL request and measures it. The app's mail worker must be stopped (it polls).
+async fn measure(app: &TestApp, token: &str, query: &str, variables: Value) -> (Gql, Cost) {
+    let db = &app.app.db;
+    let (statements, checkouts, checks) = (
+        db.statements_executed(),
+        db.checkouts().total,
+        db.liveness_checks(),
+    );
+    let response = app.gql(Some(token), query, variables).await;
+    let cost = Cost {
+        statements: db.statements_executed() - statements,
+        checkouts: db.checkouts().total - checkouts,
+        liveness_checks: db.liveness_checks() - checks,
+    };
+    assert!(
+        cost.liveness_checks <= cost.checkouts,
+        "at most one check per checkout: {cost:?}"
+    );
+    (response, cost)
+}
+
+/// `auditEvents(filter: {field: "billing*"})`, 20 events with changes and actors, as measured
+/// today (over the budget of 3; the breakdown is in README Performance's open items).
+const AUDIT_EVENTS_PAGE: u64 = 8;
+
+async fn quiet_cast(mut app: TestApp) -> (TestApp, Cast) {
+    app.stop_mail_worker().await;
+    let cast = Cast::new(&app).await;
+    (app, cast)
+}
+
+/// `viewer` is one statement (session, user and company ids in one read) on one checkout.
+async fn viewer_costs_one_statement_and_one_checkout(app: TestApp) {
+    let (app, cast) = quiet_cast(app).await;
+    for token in [&cast.admin_token, &cast.supervisor_a_token] {
+        let (response, cost) = measure(
+            &app,
+            token,
+            "{ viewer { user { id name role } sessionExpiresAt } }",
+            json!({}),
+        )
+        .await;
+        response.data();
+        assert_eq!(cost.request_statements(), 1, "{cost:?}");
+        assert_eq!(cost.checkouts, 1, "{cost:?}");
+    }
+    // The user row came with the same read.
+    let (response, _) = measure(
+        &app,
+        &cast.supervisor_a_token,
+        "{ viewer { user { id } } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        response.data()["viewer"]["user"]["id"],
+        cast.supervisor_a.id.to_string()
+    );
+}
+
+/// One user by id: authentication plus the user, on one checkout.
+async fn user_by_id_costs_two_statements(app: TestApp) {
+    let (app, cast) = quiet_cast(app).await;
+    let (response, cost) = measure(
+        &app,
+        &cast.admin_token,
+        "query($id: ID!) { user(id: $id) { id name email role status } }",
+        json!({ "id": cast.customer_a.id.to_string() }),
+    )
+    .await;
+    assert_eq!(response.data()["user"]["name"], "Cleo A");
+    assert_eq!(cost.request_statements(), 2, "{cost:?}");
+    assert_eq!(cost.checkouts, 1, "{cost:?}");
+}
+
+/// A History page and an `auditEvents` page, with their changes and actors, on one checkout.
+/// Pinned at today's cost: authentication, (for History) the record itself, the page of events,
+/// their changes, their actors. The budget is 3; folding the changes and actors into
+/// the page's statement is not done yet (see README Performance).
+async fn history_and_audit_pages_are_pinned(app: TestApp) {
+    let (app, cast) = quiet_cast(app).await;
+    for rate in [1100, 1200, 1300] {
+        app.gql(
+            Some(&cast.admin_token),
+            "mutation($input: UpdateCompanyInput!) { updateCompany(input: $input) { id } }",
+            json!({ "input": { "id": cast.company_a.id.to_string(), "billingRateCents": rate } }),
+        )
+        .await
+        .data();
+    }
+    let history = format!(
+        "query($id: ID!) {{ company(id: $id) {{ history(first: 20) {{ edges {{ node {{ {EVENT_FIELDS} }} }} }} }} }}"
+    );
+    let (response, cost) = measure(
+        &app,
+        &cast.admin_token,
+        &history,
+        json!({ "id": cast.company_a.id.to_string() }),
+    )
+    .await;
+    let edges = response.data()["company"]["history"]["edges"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(edges.len() >= 3, "{edges:?}");
+    assert_eq!(cost.request_statements(), 5, "{cost:?}");
+    assert_eq!(cost.checkouts, 1, "{cost:?}");
+
+    let events = format!(
+        "query {{ auditEvents(first: 20, filter: {{ field: \"billing*\" }}) {{ edges {{ node {{ {EVENT_FIELDS} }} }} }} }}"
+    );
+    let (response, cost) = measure(&app, &cast.admin_token, &events, json!({})).await;
+    let edges = response.data()["auditEvents"]["edges"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    // The three updates and the two companies' creation (which set the rate).
+    assert_eq!(edges.len(), 5, "{edges:?}");
+    assert_eq!(cost.request_statements(), AUDIT_EVENTS_PAGE, "{cost:?}");
+    assert_eq!(cost.checkouts, 1, "{cost:?}");
+}
+
+/// An audited single-record update, on one checkout (authentication's connection carries the
+/// write transaction). Pinned at today's statements: authentication, BEGIN, SELECT … FOR UPDATE,
+/// the UPDATE of the field, a second UPDATE for version and updated_at, (PostgreSQL)
+/// `SELECT pg_current_xact_id()`, the event, its changes, its refs, COMMIT. The budget
+/// is 6 round trips; getting there changes `db::models::audited` (see README Performance).
+async fn an_audited_update_is_pinned(app: TestApp) {
+    let (app, cast) = quiet_cast(app).await;
+    let (response, cost) = measure(
+        &app,
+        &cast.admin_token,
+        "mutation($input: UpdateCompanyInput!) { updateCompany(input: $input) { id billingRateCents } }",
+        json!({ "input": { "id": cast.company_a.id.to_string(), "billingRateCents": 4321 } }),
+    )
+    .await;
+    assert_eq!(response.data()["updateCompany"]["billingRateCents"], 4321);
+    let pinned = match app.backend {
+        crate::common::Backend::Postgres => 10,
+        crate::common::Backend::Sqlite => 9,
+    };
+    assert_eq!(cost.request_statements(), pinned, "{cost:?}");
+    assert_eq!(cost.checkouts, 1, "{cost:?}");
+}
+
+on_both_backends!(
+    viewer_costs_one_statement_and_one_checkout,
+    user_by_id_costs_two_statements,
+    history_and_audit_pages_are_pinned,
+    an_audited_update_is_pinned,
+);
