@@ -10,6 +10,7 @@ mod audit_seal;
 mod audit_write_path;
 mod authorization_matrix;
 mod console_operations;
+mod credential_races;
 mod email_change;
 mod graphql_over_http;
 mod http_endpoint;
