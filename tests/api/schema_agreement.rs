@@ -211,10 +211,7 @@ async fn postgres_catalog(url: &str) -> Catalog {
 }
 
 fn sqlite_rows(conn: &mut diesel::SqliteConnection, sql: &str) -> Vec<Row> {
-    use diesel::RunQueryDsl as _;
-    diesel::sql_query(sql)
-        .load(conn)
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    diesel::RunQueryDsl::load(diesel::sql_query(sql), conn).unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
 const SQLITE_TABLES: &str = "sqlite_master m WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'";
