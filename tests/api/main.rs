@@ -28,6 +28,7 @@ mod records_playbooks;
 mod schema_agreement;
 mod schema_sdl;
 mod sessions;
+mod sign_in_limits;
 mod single_use_tokens;
 mod stalls;
 mod throttling;
