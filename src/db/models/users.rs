@@ -141,6 +141,7 @@ audited_table!(
         created_at: "creation is the CREATE event's own time",
         updated_at: "bookkeeping of the audited write path (the event's time)",
         version: "bumped by the audited write path itself on each audited change",
+        credentials_version: "a counter bumped with each credential change, which is audited itself (password, twoFactorSecret, discardedAt)",
     }
 );
 
