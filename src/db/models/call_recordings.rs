@@ -80,7 +80,14 @@ audited_table!(
     CallRecordingId,
     NewCallRecording,
     CallRecordingChanges,
-    "Call recording"
+    "Call recording",
+    audited [company_id, inbound_number_id, caller_number, started_at, duration_seconds, storage_key, notes, disposition, flagged],
+    not_audited {
+        id: "the record id every event names",
+        created_at: "creation is the CREATE event's own time",
+        updated_at: "bookkeeping of the audited write path (the event's time)",
+        version: "bumped by the audited write path itself on each audited change",
+    }
 );
 
 /// A company's recordings, newest first by start time (then id), after the keyset cursor

@@ -83,7 +83,14 @@ audited_table!(
     CompanyId,
     NewCompany,
     CompanyChanges,
-    "Company"
+    "Company",
+    audited [organization_id, name, billing_email, billing_rate_cents, billing_plan, timezone, status],
+    not_audited {
+        id: "the record id every event names",
+        created_at: "creation is the CREATE event's own time",
+        updated_at: "bookkeeping of the audited write path (the event's time)",
+        version: "bumped by the audited write path itself on each audited change",
+    }
 );
 
 /// Which companies a list shows.

@@ -69,7 +69,14 @@ audited_table!(
     InboundNumberId,
     NewInboundNumber,
     InboundNumberChanges,
-    "Inbound number"
+    "Inbound number",
+    audited [company_id, number, label, active, deactivated_at],
+    not_audited {
+        id: "the record id every event names",
+        created_at: "creation is the CREATE event's own time",
+        updated_at: "bookkeeping of the audited write path (the event's time)",
+        version: "bumped by the audited write path itself on each audited change",
+    }
 );
 
 /// A company's numbers, active first, then by number.

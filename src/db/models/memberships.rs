@@ -73,7 +73,14 @@ audited_table!(
     CompanyMembershipId,
     NewCompanyMembership,
     CompanyMembershipChanges,
-    "Company membership"
+    "Company membership",
+    audited [user_id, company_id, role],
+    not_audited {
+        id: "the record id every event names",
+        created_at: "creation is the CREATE event's own time",
+        updated_at: "bookkeeping of the audited write path (the event's time)",
+        version: "bumped by the audited write path itself on each audited change",
+    }
 );
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]

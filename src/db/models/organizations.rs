@@ -64,7 +64,14 @@ audited_table!(
     OrganizationId,
     NewOrganization,
     OrganizationChanges,
-    "Organization"
+    "Organization",
+    audited [name, billing_email, status],
+    not_audited {
+        id: "the record id every event names",
+        created_at: "creation is the CREATE event's own time",
+        updated_at: "bookkeeping of the audited write path (the event's time)",
+        version: "bumped by the audited write path itself on each audited change",
+    }
 );
 
 /// Restricts an organizations query to those with a company in `scope`.

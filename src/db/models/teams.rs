@@ -52,7 +52,15 @@ pub struct TeamChanges {
     pub name: Option<String>,
 }
 
-audited_table!(teams, Team, TeamId, NewTeam, TeamChanges, "Team");
+audited_table!(teams, Team, TeamId, NewTeam, TeamChanges, "Team",
+    audited [company_id, name],
+    not_audited {
+        id: "the record id every event names",
+        created_at: "creation is the CREATE event's own time",
+        updated_at: "bookkeeping of the audited write path (the event's time)",
+        version: "bumped by the audited write path itself on each audited change",
+    }
+);
 
 /// A company's teams, by name.
 pub async fn of_company(conn: &mut DbConn, company_id: CompanyId) -> AppResult<Vec<Team>> {

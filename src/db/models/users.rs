@@ -2,12 +2,13 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
+use super::audited::audited_table;
 use super::{like_pattern, lower};
 use crate::db::schema::{company_memberships, team_memberships, users};
 use crate::db::{DbConn, WriteTx, dispatch};
-use crate::domain::audit::{self, AuditValue, Audited};
+use crate::domain::audit::{AuditValue, Audited};
 use crate::domain::{AuditRecordType, CompanyId, Role, TeamId, UserId, UserStatus};
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = users)]
@@ -112,23 +113,37 @@ pub struct UserChanges {
     pub discarded_at: Option<Option<NaiveDateTime>>,
 }
 
-pub async fn find(conn: &mut DbConn, id: UserId) -> AppResult<Option<User>> {
-    let user = dispatch!(conn, |c| {
-        users::table
-            .find(id)
-            .select(User::as_select())
-            .first(c)
-            .await
-            .optional()
-    })?;
-    Ok(user)
-}
-
-pub async fn get(conn: &mut DbConn, id: UserId) -> AppResult<User> {
-    find(conn, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("User"))
-}
+audited_table!(
+    users,
+    User,
+    UserId,
+    NewUser,
+    UserChanges,
+    "User",
+    audited [
+        name,
+        email,
+        role,
+        password_hash,
+        totp_secret_encrypted,
+        two_factor_enabled_at,
+        activated_at,
+        discarded_at,
+    ],
+    not_audited {
+        id: "the record id every event names",
+        totp_pending_secret_encrypted: "an unconfirmed secret; confirming it audits twoFactorSecret and twoFactorEnabled",
+        totp_last_used_step: "the TOTP replay guard, claimed atomically by claim_totp_step",
+        failed_sign_in_count: "sign-in limiter bookkeeping; refusals are logged, not audited",
+        last_failed_sign_in_at: "sign-in limiter bookkeeping; refusals are logged, not audited",
+        last_sign_in_at: "the SIGN_IN event records each sign-in",
+        invitation_sent_at: "mail bookkeeping; the invitation's own event records it",
+        created_at: "creation is the CREATE event's own time",
+        updated_at: "bookkeeping of the audited write path (the event's time)",
+        version: "bumped by the audited write path itself on each audited change",
+        credentials_version: "a counter bumped with each credential change, which is audited itself (password, twoFactorSecret, discardedAt)",
+    }
+);
 
 pub async fn find_by_email(conn: &mut DbConn, email: &str) -> AppResult<Option<User>> {
     let email = email.trim().to_lowercase();
@@ -143,17 +158,6 @@ pub async fn find_by_email(conn: &mut DbConn, email: &str) -> AppResult<Option<U
     Ok(user)
 }
 
-pub async fn find_many(conn: &mut DbConn, ids: &[UserId]) -> AppResult<Vec<User>> {
-    let rows = dispatch!(conn, |c| {
-        users::table
-            .filter(users::id.eq_any(ids))
-            .select(User::as_select())
-            .load(c)
-            .await
-    })?;
-    Ok(rows)
-}
-
 pub async fn count_active_admins(conn: &mut DbConn) -> AppResult<i64> {
     let count = dispatch!(conn, |c| {
         users::table
@@ -164,96 +168,6 @@ pub async fn count_active_admins(conn: &mut DbConn) -> AppResult<i64> {
             .await
     })?;
     Ok(count)
-}
-
-/// Inserts a user and its CREATE audit event.
-pub async fn create(tx: &mut WriteTx, new_user: NewUser) -> AppResult<User> {
-    let user = dispatch!(tx.conn()?, |c| {
-        diesel::insert_into(users::table)
-            .values(&new_user)
-            .returning(User::as_returning())
-            .get_result(c)
-            .await
-    })?;
-    tx.audit(audit::create_entry(&user)).await?;
-    Ok(user)
-}
-
-/// Reads a user and holds it against concurrent writers until the transaction ends.
-pub async fn lock(tx: &mut WriteTx, id: UserId) -> AppResult<User> {
-    let user = match tx.conn()? {
-        DbConn::Postgres(c) => {
-            users::table
-                .find(id)
-                .select(User::as_select())
-                .for_update()
-                .first(&mut **c)
-                .await
-        }
-        // SQLite write transactions start with BEGIN IMMEDIATE: the whole database is held.
-        DbConn::Sqlite(c) => {
-            users::table
-                .find(id)
-                .select(User::as_select())
-                .first(&mut **c)
-                .await
-        }
-    }
-    .optional()?;
-    user.ok_or_else(|| AppError::not_found("User"))
-}
-
-/// Applies `changes` and writes one UPDATE audit event with the fields that changed; when
-/// nothing changed, returns the user as it was and writes no event. With `expected_version`,
-/// refuses with CONFLICT when someone else changed the user since the client read it.
-pub async fn update(
-    tx: &mut WriteTx,
-    id: UserId,
-    changes: &UserChanges,
-    expected_version: Option<i32>,
-) -> AppResult<User> {
-    update_with(tx, id, changes, expected_version, |entry| entry).await
-}
-
-/// Like [`update`], letting the caller shape the audit event (action, reason).
-pub async fn update_with(
-    tx: &mut WriteTx,
-    id: UserId,
-    changes: &UserChanges,
-    expected_version: Option<i32>,
-    shape: impl FnOnce(audit::AuditEntry) -> audit::AuditEntry + Send,
-) -> AppResult<User> {
-    let before = lock(tx, id).await?;
-    if let Some(expected) = expected_version
-        && expected != before.version
-    {
-        return Err(AppError::conflict(
-            "This user was changed by someone else. Reload and try again.",
-        ));
-    }
-    let now = tx.now();
-    let after = dispatch!(tx.conn()?, |c| {
-        diesel::update(users::table.find(id))
-            .set(changes)
-            .returning(User::as_returning())
-            .get_result(c)
-            .await
-    })?;
-    let Some(entry) = audit::update_entry(&before, &after) else {
-        return Ok(after);
-    };
-    let after = dispatch!(tx.conn()?, |c| {
-        diesel::update(users::table.find(id))
-            .set((
-                users::version.eq(before.version + 1),
-                users::updated_at.eq(now),
-            ))
-            .returning(User::as_returning())
-            .get_result(c)
-            .await
-    })?;
-    tx.audit(shape(entry)).await?;
-    Ok(after)
 }
 
 /// Sign-in bookkeeping: not audited as a field change (the SIGN_IN event records it).

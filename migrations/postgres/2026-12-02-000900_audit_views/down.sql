@@ -1,0 +1,2 @@
+DROP VIEW audit_log;
+DROP VIEW audit_log_events;
