@@ -37,7 +37,7 @@ pub mod models;
 pub mod schema;
 mod types;
 
-pub use migrations::run_migrations;
+pub use migrations::{migrate, run_migrations};
 
 type SqliteConn = SyncConnectionWrapper<diesel::SqliteConnection>;
 
@@ -67,33 +67,9 @@ pub enum Backend {
     Sqlite,
 }
 
-/// Where the database is, parsed from `DATABASE_URL`.
-#[derive(Debug, Clone)]
-pub enum DatabaseUrl {
-    Postgres(String),
-    /// A file path (or `:memory:`).
-    Sqlite(String),
-}
+pub use crate::config::DatabaseUrl;
 
 impl DatabaseUrl {
-    pub fn parse(url: &str) -> anyhow::Result<Self> {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Ok(DatabaseUrl::Postgres(url.to_owned()));
-        }
-        let path = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-            .ok_or_else(|| {
-                anyhow::anyhow!(
-                    "DATABASE_URL must start with postgres:// or sqlite:// (got `{url}`)"
-                )
-            })?;
-        if path.is_empty() {
-            anyhow::bail!("DATABASE_URL sqlite:// needs a file path");
-        }
-        Ok(DatabaseUrl::Sqlite(path.to_owned()))
-    }
-
     pub fn backend(&self) -> Backend {
         match self {
             DatabaseUrl::Postgres(_) => Backend::Postgres,
@@ -254,10 +230,18 @@ async fn pg_establish(
 }
 
 impl Database {
+    /// What every command that uses the database does: applies pending migrations, then opens
+    /// the pool ([`Database::connect`]). The one place the binary opens its database. Also
+    /// returns the versions the migrations applied.
+    pub async fn open(config: &Config, clock: Clock) -> anyhow::Result<(Self, Vec<String>)> {
+        let applied = migrate(&config.database_url).await?;
+        Ok((Self::connect(config, clock)?, applied))
+    }
+
     /// Opens the pool for `config.database_url`. Connections are made lazily, so this succeeds
     /// while the database is down; requests then answer UNAVAILABLE until it is back.
     pub fn connect(config: &Config, clock: Clock) -> anyhow::Result<Self> {
-        let url = DatabaseUrl::parse(&config.database_url)?;
+        let url = config.database_url.clone();
         let wait = Duration::from_secs(config.database_timeout_seconds.max(1));
         let timeouts = Arc::new(Timeouts {
             connect: wait,
@@ -283,7 +267,8 @@ impl Database {
                     }
                     .boxed()
                 });
-                let manager = AsyncDieselConnectionManager::new_with_config(url, manager_config);
+                let manager =
+                    AsyncDieselConnectionManager::new_with_config(url.expose(), manager_config);
                 Pools::Postgres(
                     Pool::builder(manager)
                         .max_size(config.database_pool_size)

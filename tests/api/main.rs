@@ -9,6 +9,7 @@ mod audit_privileges;
 mod audit_seal;
 mod audit_write_path;
 mod authorization_matrix;
+mod configuration;
 mod console_operations;
 mod email_change;
 mod graphql_over_http;
