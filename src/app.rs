@@ -29,6 +29,11 @@ impl AppState {
     /// checks the mail settings. The mail worker is started separately ([`crate::mail::spawn_worker`]).
     pub fn new(config: Config, clock: Clock) -> anyhow::Result<App> {
         let db = Database::connect(&config, clock.clone())?;
+        Self::with_database(config, db, clock)
+    }
+
+    /// The state over a database already opened (the CLI's [`Database::open`]).
+    pub fn with_database(config: Config, db: Database, clock: Clock) -> anyhow::Result<App> {
         let passwords =
             PasswordHasher::new(config.password_hash_threads(), config.password_hash_queue)?;
         let totp_key = load_totp_key(&config)?;
@@ -50,12 +55,12 @@ impl AppState {
 /// restarts without setup.
 fn load_totp_key(config: &Config) -> anyhow::Result<TotpKey> {
     if let Some(encoded) = &config.totp_encryption_key {
-        return TotpKey::from_base64(encoded);
+        return TotpKey::from_base64(encoded.expose());
     }
     if config.is_production() {
         anyhow::bail!("TOTP_ENCRYPTION_KEY is required in production (32 random bytes, base64)");
     }
-    let path = match DatabaseUrl::parse(&config.database_url)? {
+    let path = match &config.database_url {
         DatabaseUrl::Sqlite(path) if path != ":memory:" && !path.starts_with("file:") => {
             std::path::PathBuf::from(format!("{path}.totp-key"))
         }

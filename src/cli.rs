@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 
 use crate::app::AppState;
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, LogFormat};
 use crate::db::Database;
 use crate::db::models::users;
 use crate::http::{BoundServer, shutdown_signal};
@@ -82,62 +82,83 @@ pub enum AuditCommand {
 
 pub fn init_tracing(config: &Config) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_new(&config.rust_log).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    let result = if config.is_production() || std::env::var("LOG_FORMAT").is_ok_and(|f| f == "json")
-    {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
+    let result = match config.log_format() {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
     };
     // A subscriber already installed (tests) is fine.
     drop(result);
 }
 
+/// What a command needs before it runs, checked and done in one place.
+enum Needs {
+    /// The database, migrated (every command that reads or writes it).
+    Database,
+    /// The database, and a configuration production accepts for serving.
+    Serving,
+    /// The database, and never production (commands that write made-up data).
+    FakeData(&'static str),
+}
+
+/// Logging, the production rules, migrations and the pool: what every command that uses the
+/// database starts with, in this order (a refused configuration touches nothing).
+async fn prepare(config: &Config, needs: Needs) -> anyhow::Result<(Database, Vec<String>)> {
+    init_tracing(config);
+    match needs {
+        Needs::Serving => config.check_production()?,
+        Needs::FakeData(command) => config.refuse_fake_data(command)?,
+        Needs::Database => {}
+    }
+    Database::open(config, Clock::system()).await
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = cli.config;
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(config).await,
+    let command = cli.command.unwrap_or(Command::Serve);
+    let needs = match &command {
+        Command::PrintSchema => {
+            // No database, no logging: the SDL only.
+            print!("{}", crate::graphql::sdl());
+            return Ok(());
+        }
+        Command::Serve => Needs::Serving,
+        Command::SeedAudit { .. } => Needs::FakeData("seed-audit"),
+        Command::Migrate | Command::CreateAdmin { .. } | Command::Audit { .. } => Needs::Database,
+    };
+    let (db, applied) = prepare(&config, needs).await?;
+    match command {
+        Command::Serve => serve(AppState::with_database(config, db, Clock::system())?).await,
+        Command::PrintSchema => Ok(()),
         Command::Migrate => {
-            init_tracing(&config);
-            let applied = crate::db::run_migrations(&config.database_url).await?;
+            db.close();
             println!("{} migration(s) applied", applied.len());
             Ok(())
         }
         Command::CreateAdmin { email, name, .. } => {
-            init_tracing(&config);
             let mut password = String::new();
             std::io::stdin()
                 .take(crate::domain::password::MAX_PASSWORD_BYTES as u64 + 2)
                 .read_to_string(&mut password)?;
             let password = password.trim_end_matches(['\r', '\n']);
-            crate::db::run_migrations(&config.database_url).await?;
-            let app = AppState::new(config, Clock::system())?;
+            let app = AppState::with_database(config, db, Clock::system())?;
             let user = accounts::create_admin(&app, &email, &name, password).await?;
+            app.db.close();
             println!(
                 "admin {} <{}> created (id {})",
                 user.name, user.email, user.id
             );
             Ok(())
         }
-        Command::PrintSchema => {
-            print!("{}", crate::graphql::sdl());
-            Ok(())
-        }
         Command::Audit { command } => {
-            init_tracing(&config);
-            crate::db::run_migrations(&config.database_url).await?;
-            let db = Database::connect(&config, Clock::system())?;
             let result = audit(&db, command).await;
             db.close();
             result
         }
         Command::SeedAudit { events, days } => {
-            init_tracing(&config);
-            crate::db::run_migrations(&config.database_url).await?;
-            let db = Database::connect(&config, Clock::system())?;
             let end = Clock::system().now();
             let start = end - chrono::Duration::days(days.max(1));
             let started = std::time::Instant::now();
@@ -199,10 +220,7 @@ async fn audit(db: &Database, command: AuditCommand) -> anyhow::Result<()> {
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
-    init_tracing(&config);
-    crate::db::run_migrations(&config.database_url).await?;
-    let app = AppState::new(config, Clock::system())?;
+async fn serve(app: crate::app::App) -> anyhow::Result<()> {
     crate::services::two_factor::upgrade_legacy_recovery_codes(&app).await?;
     let server = BoundServer::bind(app.clone(), app.config.listen_addr).await?;
     let addr = server.local_addr();

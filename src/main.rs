@@ -7,7 +7,13 @@ async fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
-            std::process::ExitCode::FAILURE
+            // A refused configuration is EX_CONFIG: restarting it changes nothing.
+            match err.downcast_ref::<portal_admin::config::ConfigError>() {
+                Some(_) => {
+                    std::process::ExitCode::from(portal_admin::config::ConfigError::EXIT_CODE)
+                }
+                None => std::process::ExitCode::FAILURE,
+            }
         }
     }
 }

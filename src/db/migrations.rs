@@ -41,11 +41,16 @@ pub(super) fn prepare_sqlite_path(path: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Applies pending migrations; returns the versions applied.
+/// Applies pending migrations to the database `database_url` names; returns the versions applied.
 pub async fn run_migrations(database_url: &str) -> anyhow::Result<Vec<String>> {
-    let applied = match DatabaseUrl::parse(database_url)? {
+    migrate(&DatabaseUrl::parse(database_url)?).await
+}
+
+/// Applies pending migrations; returns the versions applied.
+pub async fn migrate(database_url: &DatabaseUrl) -> anyhow::Result<Vec<String>> {
+    let applied = match database_url.clone() {
         DatabaseUrl::Postgres(url) => {
-            let mut conn = AsyncPgConnection::establish(&url).await?;
+            let mut conn = AsyncPgConnection::establish(url.expose()).await?;
             conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
                 .await?;
             let (mut conn, applied) = tokio::task::spawn_blocking(move || {

@@ -40,7 +40,7 @@ mod request;
 pub mod schema;
 mod types;
 
-pub use migrations::run_migrations;
+pub use migrations::{migrate, run_migrations};
 pub use request::{in_current_request, release_request_connection, request_scope};
 
 type SqliteConn = SyncConnectionWrapper<diesel::SqliteConnection>;
@@ -71,33 +71,9 @@ pub enum Backend {
     Sqlite,
 }
 
-/// Where the database is, parsed from `DATABASE_URL`.
-#[derive(Debug, Clone)]
-pub enum DatabaseUrl {
-    Postgres(String),
-    /// A file path (or `:memory:`).
-    Sqlite(String),
-}
+pub use crate::config::DatabaseUrl;
 
 impl DatabaseUrl {
-    pub fn parse(url: &str) -> anyhow::Result<Self> {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Ok(DatabaseUrl::Postgres(url.to_owned()));
-        }
-        let path = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-            .ok_or_else(|| {
-                anyhow::anyhow!(
-                    "DATABASE_URL must start with postgres:// or sqlite:// (got `{url}`)"
-                )
-            })?;
-        if path.is_empty() {
-            anyhow::bail!("DATABASE_URL sqlite:// needs a file path");
-        }
-        Ok(DatabaseUrl::Sqlite(path.to_owned()))
-    }
-
     pub fn backend(&self) -> Backend {
         match self {
             DatabaseUrl::Postgres(_) => Backend::Postgres,
@@ -369,10 +345,18 @@ async fn pg_establish(
 }
 
 impl Database {
+    /// What every command that uses the database does: applies pending migrations, then opens
+    /// the pool ([`Database::connect`]). The one place the binary opens its database. Also
+    /// returns the versions the migrations applied.
+    pub async fn open(config: &Config, clock: Clock) -> anyhow::Result<(Self, Vec<String>)> {
+        let applied = migrate(&config.database_url).await?;
+        Ok((Self::connect(config, clock)?, applied))
+    }
+
     /// Opens the pool for `config.database_url`. Connections are made lazily, so this succeeds
     /// while the database is down; requests then answer UNAVAILABLE until it is back.
     pub fn connect(config: &Config, clock: Clock) -> anyhow::Result<Self> {
-        let url = DatabaseUrl::parse(&config.database_url)?;
+        let url = config.database_url.clone();
         let wait = Duration::from_secs(config.database_timeout_seconds.max(1));
         let timeouts = Arc::new(Timeouts {
             connect: wait,
@@ -400,7 +384,10 @@ impl Database {
                 });
                 manager_config.recycling_method = RecyclingMethod::Fast;
                 let manager = PgManager {
-                    inner: AsyncDieselConnectionManager::new_with_config(url, manager_config),
+                    inner: AsyncDieselConnectionManager::new_with_config(
+                        url.expose(),
+                        manager_config,
+                    ),
                     window: PG_ALIVE_BYPASS_WINDOW,
                     checks: liveness_checks.clone(),
                 };

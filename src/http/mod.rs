@@ -173,6 +173,7 @@ fn metrics_authorized(app: &App, req: &Request) -> bool {
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim())
         .unwrap_or_default();
+    let expected = expected.expose();
     use sha2::Digest;
     // Equal-length digests: the comparison time says nothing about the token.
     let (a, b) = (
@@ -379,8 +380,10 @@ mod tests {
     async fn a_panic_answers_internal_and_the_server_lives_on() {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = crate::config::Config::from_env().expect("config");
-        config.database_url = format!("sqlite://{}", dir.path().join("t.db").display());
-        config.totp_encryption_key = Some(crate::domain::totp::TotpKey::generate().to_base64());
+        config.database_url =
+            crate::config::DatabaseUrl::Sqlite(dir.path().join("t.db").display().to_string());
+        config.totp_encryption_key =
+            Some(crate::domain::totp::TotpKey::generate().to_base64().into());
         let app = crate::app::AppState::new(config, crate::clock::Clock::system()).expect("app");
         #[handler]
         fn boom() -> &'static str {

@@ -51,7 +51,7 @@ impl Mailer {
             .parse()
             .with_context(|| format!("MAIL_FROM `{}` is not a valid mailbox", config.mail_from))?;
         let domain = from.email.domain().to_owned();
-        let transport = match config.smtp_url.as_deref().map(str::trim) {
+        let transport = match config.smtp_url.as_ref().map(|url| url.expose().trim()) {
             Some(url) if !url.is_empty() => {
                 // The URL may hold a password: it stays out of the error message.
                 let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)

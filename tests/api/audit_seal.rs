@@ -19,7 +19,7 @@ use crate::on_both_backends;
 fn portal_admin(app: &TestApp, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_portal-admin"))
         .args(args)
-        .env("DATABASE_URL", &app.app.config.database_url)
+        .env("DATABASE_URL", app.app.config.database_url.expose())
         .env("RUST_LOG", "warn")
         .output()
         .expect("portal-admin runs")

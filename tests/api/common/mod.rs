@@ -155,7 +155,8 @@ pub async fn postgres_admin(url: &str, sql: &str) {
 
 pub fn test_config(database_url: &str) -> Config {
     let mut config = Config::from_env().expect("default config");
-    config.database_url = database_url.to_owned();
+    config.database_url =
+        portal_admin::config::DatabaseUrl::parse(database_url).expect("a test database URL");
     config.listen_addr = "127.0.0.1:0".parse().expect("addr");
     config.smtp_url = None;
     // Never the working directory: `TestApp` gives each app a directory of its own.
@@ -163,7 +164,11 @@ pub fn test_config(database_url: &str) -> Config {
     config.public_url = Some("http://portal.test".into());
     config.database_pool_size = 5;
     config.database_timeout_seconds = 3;
-    config.totp_encryption_key = Some(portal_admin::domain::totp::TotpKey::generate().to_base64());
+    config.totp_encryption_key = Some(
+        portal_admin::domain::totp::TotpKey::generate()
+            .to_base64()
+            .into(),
+    );
     config
 }
 
@@ -225,7 +230,7 @@ impl TestApp {
     /// A server over `config` exactly (no migrations run when `migrate` is false).
     pub async fn spawn_with_config(backend: Backend, config: Config, migrate: bool) -> TestApp {
         if migrate {
-            portal_admin::db::run_migrations(&config.database_url)
+            portal_admin::db::migrate(&config.database_url)
                 .await
                 .expect("migrations");
         }
@@ -248,7 +253,7 @@ impl TestApp {
                 let mut config = test_config(db.url());
                 // A folder the file transport has to create.
                 config.mail_dir = mail_dir.path().join("mail");
-                config.smtp_url = smtp.as_ref().map(TestSmtpServer::url);
+                config.smtp_url = smtp.as_ref().map(|smtp| smtp.url().into());
                 config
             }
             (None, None) => unreachable!("a test app needs a database or a config"),
