@@ -118,6 +118,8 @@ async fn deliver(
     limit: i64,
     stop: Option<&watch::Receiver<bool>>,
 ) -> AppResult<BatchReport> {
+    // Reset requests first (they become mail here: the request itself only recorded them).
+    crate::services::accounts::process_password_reset_requests(app, limit).await?;
     let lease = lease_of(app);
     let lease_chrono = chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(60));
     let now = app.clock.now();
