@@ -248,6 +248,11 @@ pub struct Config {
     #[arg(long, env = "MAIL_MAX_ATTEMPTS", default_value_t = 20, global = true)]
     pub mail_max_attempts: i32,
 
+    /// Seconds a worker holds the mails it claimed; renewed every third of it while a batch is
+    /// being sent, so a crashed worker's mail is picked up by another within this time.
+    #[arg(long, env = "MAIL_LEASE_SECONDS", default_value_t = 60, global = true)]
+    pub mail_lease_seconds: u64,
+
     /// How often `serve` seals new audit events into the hash chain.
     #[arg(
         long,

@@ -1,8 +1,13 @@
 //! The background worker that empties the outbox.
 //!
 //! Every second, and at once when a transaction that enqueued mail commits, it claims a batch of
-//! due mails (a lease, so other instances skip them), sends them one by one and marks each sent
-//! right after the server accepted it. Failures are recorded with a backoff; a database or SMTP
+//! due mails (a short lease, `MAIL_LEASE_SECONDS`, so other instances skip them), sends them one
+//! by one and marks each sent right after the server accepted it. While the batch is in hand the
+//! lease is renewed every third of its length, a send in progress included: a live worker keeps
+//! its mail however slow the server, and a crashed worker's mail is due again within one lease.
+//! Each mail carries a Message-ID derived from its outbox row alone (see
+//! `Mailer::build_message`), so the one resend a crash can cause is recognisably the same
+//! message. Failures are recorded with a backoff; a database or SMTP
 //! outage only delays mail, it never fails a request.
 
 use std::future::Future;
@@ -24,9 +29,8 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 pub const BATCH_SIZE: i64 = 10;
 /// One send, connecting included. Longer and it counts as a failed attempt.
 const SEND_TIMEOUT: Duration = Duration::from_secs(60);
-/// A claim outlives the slowest batch (every send timing out) with room to spare, so no other
-/// worker takes a mail while it is being sent.
-const LEASE_MINUTES: i64 = 15;
+/// The shortest lease `MAIL_LEASE_SECONDS` may ask for: renewals must have time to land.
+const MIN_LEASE: Duration = Duration::from_secs(1);
 /// Tries to mark a sent mail (the database may blip right after SMTP accepted it).
 const MARK_SENT_TRIES: u32 = 5;
 
@@ -104,6 +108,11 @@ pub async fn deliver_batch(app: &AppState, limit: i64) -> AppResult<BatchReport>
     deliver(app, limit, None).await
 }
 
+/// The lease from the configuration, never shorter than [`MIN_LEASE`].
+fn lease_of(app: &AppState) -> Duration {
+    Duration::from_secs(app.config.mail_lease_seconds).max(MIN_LEASE)
+}
+
 async fn deliver(
     app: &AppState,
     limit: i64,
@@ -111,21 +120,22 @@ async fn deliver(
 ) -> AppResult<BatchReport> {
     // Reset requests first (they become mail here: the request itself only recorded them).
     crate::services::accounts::process_password_reset_requests(app, limit).await?;
+    let lease = lease_of(app);
+    let lease_chrono = chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(60));
     let now = app.clock.now();
+    let mut held_until = now + lease_chrono;
     let claimed = {
         let mut conn = app.db.conn().await?;
-        outbox::claim_due(
-            &mut conn,
-            now,
-            now + chrono::Duration::minutes(LEASE_MINUTES),
-            limit,
-        )
-        .await?
+        outbox::claim_due(&mut conn, now, held_until, limit).await?
     };
     let mut report = BatchReport {
         claimed: claimed.len(),
         ..BatchReport::default()
     };
+    let renew_every = lease / 3;
+    let mut renewal =
+        tokio::time::interval_at(tokio::time::Instant::now() + renew_every, renew_every);
+    renewal.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     for (index, mail) in claimed.iter().enumerate() {
         if stop.is_some_and(|stop| *stop.borrow()) {
             let rest: Vec<_> = claimed[index..].iter().map(|mail| mail.id).collect();
@@ -134,13 +144,49 @@ async fn deliver(
             outbox::release(&mut conn, &rest).await?;
             break;
         }
-        if deliver_one(app, mail).await {
+        let mut send = pin!(deliver_one(app, mail));
+        let sent = loop {
+            tokio::select! {
+                sent = &mut send => break sent,
+                _ = renewal.tick() => {
+                    held_until = renew(app, &claimed[index..], held_until, lease_chrono).await;
+                }
+            }
+        };
+        if sent {
             report.sent += 1;
         } else {
             report.failed += 1;
         }
     }
     Ok(report)
+}
+
+/// Extends the lease on the mails of the batch not finished yet; returns the lease now held (the
+/// old one when the database could not be reached: the next tick tries again).
+async fn renew(
+    app: &AppState,
+    mails: &[OutboxMail],
+    held_until: chrono::NaiveDateTime,
+    lease: chrono::Duration,
+) -> chrono::NaiveDateTime {
+    let ids: Vec<_> = mails.iter().map(|mail| mail.id).collect();
+    let until = app.clock.now() + lease;
+    let result = async {
+        let mut conn = app.db.conn().await?;
+        outbox::renew(&mut conn, &ids, held_until, until).await
+    }
+    .await;
+    match result {
+        Ok(renewed) => {
+            tracing::debug!(renewed, until = %until, "mail lease renewed");
+            until
+        }
+        Err(err) => {
+            tracing::warn!(error = ?err, "cannot renew the mail lease; retrying");
+            held_until
+        }
+    }
 }
 
 /// Sends one claimed mail and records the outcome. True when it was sent.

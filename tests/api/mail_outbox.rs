@@ -364,6 +364,163 @@ async fn two_workers_never_send_the_same_mail_twice(mut app: TestApp) {
     other.db.close();
 }
 
+/// A second instance on the same database with a short lease (`MAIL_LEASE_SECONDS`).
+fn instance_with_lease(app: &TestApp, seconds: u64) -> App {
+    let mut config = app.app.config.clone();
+    config.mail_lease_seconds = seconds;
+    AppState::new(config, app.clock().clone()).expect("instance")
+}
+
+/// The lease the tests below run with: short, so they take seconds.
+const SHORT_LEASE: u64 = 2;
+
+/// A worker dies after the SMTP server took a mail and before the row was marked sent (the
+/// server stores it, then the worker is killed while waiting for the 250): another instance
+/// picks the batch up once the lease runs out, within one lease of the crash, and every mail
+/// arrives, the one resent carrying the same Message-ID both times.
+async fn a_crash_mid_send_resends_the_same_message_within_the_lease(mut app: TestApp) {
+    app.stop_mail_worker().await;
+    let crashing = instance_with_lease(&app, SHORT_LEASE);
+    let survivor = instance_with_lease(&app, SHORT_LEASE);
+    let smtp = app.smtp.as_ref().expect("smtp");
+    let addresses = [
+        "crash1@example.com",
+        "crash2@example.com",
+        "crash3@example.com",
+    ];
+    let mut ids = Vec::new();
+    for address in addresses {
+        ids.push(enqueue_committed(&app.app, password_changed(address)).await);
+    }
+
+    smtp.hold_acceptance(true);
+    let worker = {
+        let crashing = crashing.clone();
+        tokio::spawn(async move { mail::deliver_batch(&crashing, 10).await })
+    };
+    smtp.wait_for_mail(|m| m.is_to(addresses[0]), WAIT).await;
+    // The crash: the worker's task is gone mid-send, nothing after the send runs.
+    worker.abort();
+    assert!(worker.await.is_err_and(|err| err.is_cancelled()));
+    crashing.db.close();
+    let crashed_at = tokio::time::Instant::now();
+    smtp.hold_acceptance(false);
+
+    let report = mail::deliver_batch(&survivor, 10).await.expect("batch");
+    assert_eq!(report.claimed, 0, "the dead worker's lease still holds");
+    let picked_up = loop {
+        let report = mail::deliver_batch(&survivor, 10).await.expect("batch");
+        if report.claimed > 0 {
+            assert_eq!((report.claimed, report.sent), (3, 3), "{report:?}");
+            break crashed_at.elapsed();
+        }
+        assert!(
+            crashed_at.elapsed() < Duration::from_secs(SHORT_LEASE * 5),
+            "the crashed worker's mail was never picked up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    eprintln!("picked up {picked_up:?} after the crash (lease {SHORT_LEASE} s)");
+    assert!(
+        picked_up <= Duration::from_millis(SHORT_LEASE * 1000 + 1500),
+        "re-pickup within the lease: {picked_up:?}"
+    );
+
+    let received = smtp.received();
+    let first: Vec<&ReceivedMail> = received.iter().filter(|m| m.is_to(addresses[0])).collect();
+    assert_eq!(
+        first.len(),
+        2,
+        "the mail in flight at the crash is sent again"
+    );
+    assert_eq!(
+        first[0].message_id, first[1].message_id,
+        "as the same message"
+    );
+    assert!(
+        first[0]
+            .message_id
+            .starts_with(&format!("<outbox-{}-", ids[0])),
+        "the Message-ID names the outbox row: {}",
+        first[0].message_id
+    );
+    for address in &addresses[1..] {
+        assert_eq!(
+            count_to(&app, address),
+            1,
+            "{address}: once, never tried before"
+        );
+    }
+    let message_ids: HashSet<&str> = received.iter().map(|m| m.message_id.as_str()).collect();
+    assert_eq!(
+        message_ids.len(),
+        3,
+        "three distinct messages in four deliveries"
+    );
+    for id in ids {
+        let row = outbox_row(&app.app, id).await;
+        assert!(
+            row.sent_at.is_some() && row.locked_until.is_none(),
+            "{row:?}"
+        );
+    }
+    survivor.db.close();
+}
+
+/// A send that takes several leases (the server is slow to accept) keeps its claim: the lease
+/// is renewed while the send is in progress, another instance polling all the while claims
+/// nothing, and the mail arrives once.
+async fn a_slow_send_renews_its_lease(mut app: TestApp) {
+    app.stop_mail_worker().await;
+    let sender = instance_with_lease(&app, SHORT_LEASE);
+    let other = instance_with_lease(&app, SHORT_LEASE);
+    let smtp = app.smtp.as_ref().expect("smtp");
+    let id = enqueue_committed(&app.app, password_changed("slow@example.com")).await;
+
+    smtp.hold_acceptance(true);
+    let worker = {
+        let sender = sender.clone();
+        tokio::spawn(async move { mail::deliver_batch(&sender, 10).await })
+    };
+    smtp.wait_for_mail(|m| m.is_to("slow@example.com"), WAIT)
+        .await;
+    let first_lease = outbox_row(&app.app, id)
+        .await
+        .locked_until
+        .expect("claimed");
+    let held = tokio::time::Instant::now();
+    while held.elapsed() < Duration::from_secs(SHORT_LEASE * 3) {
+        let report = mail::deliver_batch(&other, 10).await.expect("batch");
+        assert_eq!(
+            report.claimed, 0,
+            "the renewed lease keeps the mail in hand"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let renewed = outbox_row(&app.app, id)
+        .await
+        .locked_until
+        .expect("still claimed");
+    assert!(
+        renewed >= first_lease + chrono::Duration::seconds(SHORT_LEASE as i64),
+        "renewed from {first_lease} to {renewed}"
+    );
+    smtp.hold_acceptance(false);
+
+    let report = worker.await.expect("worker").expect("batch");
+    assert_eq!((report.claimed, report.sent), (1, 1));
+    assert_eq!(count_to(&app, "slow@example.com"), 1, "exactly once");
+    let row = outbox_row(&app.app, id).await;
+    assert!(row.sent_at.is_some() && row.locked_until.is_none() && row.attempts == 1);
+    sender.db.close();
+    other.db.close();
+}
+
+on_both_backends!(
+    with_smtp: a_crash_mid_send_resends_the_same_message_within_the_lease,
+    a_slow_send_renews_its_lease,
+);
+
 on_both_backends!(
     with_smtp: committed_mail_arrives_once_over_smtp,
     rolled_back_mail_is_never_sent,

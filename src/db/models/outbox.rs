@@ -299,6 +299,33 @@ pub async fn record_failure(
     Ok(outcome)
 }
 
+/// Extends this worker's claim on `ids` from `held_until` (the lease it set, which identifies its
+/// claim: another worker's claim carries its own) to `lease_until`, for the rows not finished
+/// yet. Returns how many rows are still held; fewer than asked means a lease was lost.
+pub async fn renew(
+    conn: &mut DbConn,
+    ids: &[OutboxMailId],
+    held_until: NaiveDateTime,
+    lease_until: NaiveDateTime,
+) -> AppResult<usize> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let renewed = dispatch!(conn, |c| {
+        diesel::update(
+            mail_outbox::table
+                .filter(mail_outbox::id.eq_any(ids))
+                .filter(mail_outbox::sent_at.is_null())
+                .filter(mail_outbox::failed_at.is_null())
+                .filter(mail_outbox::locked_until.eq(held_until)),
+        )
+        .set(mail_outbox::locked_until.eq(lease_until))
+        .execute(c)
+        .await
+    })?;
+    Ok(renewed)
+}
+
 /// Gives claims back without counting an attempt (a worker stopping with mails it did not try).
 pub async fn release(conn: &mut DbConn, ids: &[OutboxMailId]) -> AppResult<()> {
     if ids.is_empty() {

@@ -7,6 +7,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -117,8 +118,13 @@ fn lock(inbox: &Inbox) -> MutexGuard<'_, Vec<ReceivedMail>> {
 pub struct TestSmtpServer {
     addr: SocketAddr,
     inbox: Inbox,
+    hold: Hold,
     task: Option<JoinHandle<()>>,
 }
+
+/// While set, a message is stored in the inbox at once but the server's 250 for it waits: the
+/// window in which a client that dies has had its mail delivered without hearing so.
+type Hold = Arc<AtomicBool>;
 
 impl TestSmtpServer {
     /// Listens on 127.0.0.1 at a port the system picks.
@@ -128,10 +134,12 @@ impl TestSmtpServer {
             .expect("SMTP test server binds");
         let addr = listener.local_addr().expect("local addr");
         let inbox = Inbox::default();
-        let task = tokio::spawn(serve(listener, inbox.clone()));
+        let hold = Hold::default();
+        let task = tokio::spawn(serve(listener, inbox.clone(), hold.clone()));
         TestSmtpServer {
             addr,
             inbox,
+            hold,
             task: Some(task),
         }
     }
@@ -175,7 +183,17 @@ impl TestSmtpServer {
                 ),
             }
         };
-        self.task = Some(tokio::spawn(serve(listener, self.inbox.clone())));
+        self.task = Some(tokio::spawn(serve(
+            listener,
+            self.inbox.clone(),
+            self.hold.clone(),
+        )));
+    }
+
+    /// Holds (true) or releases (false) the acceptance reply of every message from now on: the
+    /// message is kept, the client waits for its 250.
+    pub fn hold_acceptance(&self, hold: bool) {
+        self.hold.store(hold, Ordering::SeqCst);
     }
 
     /// Everything received so far, oldest first.
@@ -242,14 +260,14 @@ pub fn read_eml_dir(dir: &Path) -> Vec<ReceivedMail> {
         .collect()
 }
 
-async fn serve(listener: TcpListener, inbox: Inbox) {
+async fn serve(listener: TcpListener, inbox: Inbox, hold: Hold) {
     // Dropped with this task on `stop`, which aborts every open session.
     let mut sessions = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => {
                 if let Ok((stream, peer)) = accepted {
-                    sessions.spawn(session(stream, peer.ip(), inbox.clone()));
+                    sessions.spawn(session(stream, peer.ip(), inbox.clone(), hold.clone()));
                 }
             }
             Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
@@ -257,10 +275,10 @@ async fn serve(listener: TcpListener, inbox: Inbox) {
     }
 }
 
-async fn session(stream: TcpStream, peer: IpAddr, inbox: Inbox) -> std::io::Result<()> {
+async fn session(stream: TcpStream, peer: IpAddr, inbox: Inbox, hold: Hold) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
-    let mut session = SessionBuilder::new("smtp.test").build(peer, Collector::new(inbox));
+    let mut session = SessionBuilder::new("smtp.test").build(peer, Collector::new(inbox.clone()));
     write_response(&mut write, &session.greeting()).await?;
     let mut line = Vec::with_capacity(128);
     loop {
@@ -268,7 +286,13 @@ async fn session(stream: TcpStream, peer: IpAddr, inbox: Inbox) -> std::io::Resu
         if reader.read_until(b'\n', &mut line).await? == 0 {
             return Ok(());
         }
+        let stored_before = lock(&inbox).len();
         let response = session.process(&line);
+        if lock(&inbox).len() > stored_before {
+            while hold.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
         match response.action {
             Action::Reply => write_response(&mut write, &response).await?,
             Action::Close => {
