@@ -24,6 +24,7 @@ mod records_inbound_numbers;
 mod records_memberships;
 mod records_organizations_and_companies;
 mod records_playbooks;
+mod request_bounds;
 mod schema_sdl;
 mod sessions;
 mod single_use_tokens;
