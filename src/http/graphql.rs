@@ -239,7 +239,7 @@ fn shape_refusal(document: &ExecutableDocument, operation: &OperationDefinition)
         }
         if root
             .iter()
-            .filter(|f| SENSITIVE_MUTATIONS.contains(f))
+            .filter(|f| SENSITIVE_MUTATIONS.contains(*f))
             .count()
             > 1
         {

@@ -318,7 +318,11 @@ async fn a_nul_in_any_string_argument_is_refused(app: TestApp) {
                     if other != arg && other_ty.nullable {
                         continue;
                     }
-                    let mut v = value(&sdl, other_ty, if other == arg { &path } else { &[] });
+                    let mut v = value(
+                        &sdl,
+                        other_ty,
+                        if other == arg { &path[..] } else { &[][..] },
+                    );
                     if other == arg {
                         poison(&mut v, &path);
                     }
