@@ -613,6 +613,7 @@ pub async fn disable_two_factor(
                 })
                 .await?;
                 recovery_codes::delete_all(tx.conn()?, id).await?;
+                users::bump_credentials_version(tx, id).await?;
                 sessions::revoke_all_for_user(tx.conn()?, id, None, now).await?;
                 mail::enqueue(
                     tx,
@@ -657,6 +658,7 @@ pub async fn discard(app: &AppState, auth: &Authentication, id: UserId) -> AppRe
                     ..entry
                 })
                 .await?;
+                users::bump_credentials_version(tx, id).await?;
                 sessions::revoke_all_for_user(tx.conn()?, id, None, now).await?;
                 tokens::invitations::void_all(tx.conn()?, id, now).await?;
                 tokens::password_resets::void_all(tx.conn()?, id, now).await?;

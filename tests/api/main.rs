@@ -27,6 +27,7 @@ mod records_playbooks;
 mod request_bounds;
 mod schema_sdl;
 mod sessions;
+mod sign_in_limits;
 mod single_use_tokens;
 mod stalls;
 mod throttling;
