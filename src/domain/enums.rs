@@ -128,5 +128,7 @@ text_enum! {
         ImpersonationStopped => "IMPERSONATION_STOPPED",
         EmailChangeRequested => "EMAIL_CHANGE_REQUESTED",
         EmailChanged => "EMAIL_CHANGED",
+        SessionSignedOut => "SESSION_SIGNED_OUT",
+        SignedOutEverywhere => "SIGNED_OUT_EVERYWHERE",
     }
 }

@@ -30,4 +30,5 @@ mod single_use_tokens;
 mod stalls;
 mod throttling;
 mod two_factor;
+mod user_sessions;
 mod users_admin;

@@ -166,3 +166,28 @@ pub async fn revoke_impersonations_of(
         .and(sessions::impersonator_id.is_not_null());
     Ok(revoke_live!(conn, now, filter)?)
 }
+
+/// The live sessions of a user (their own and impersonations of them), most recently used
+/// first, at most `limit`.
+pub async fn live_of_user(
+    conn: &mut DbConn,
+    user_id: UserId,
+    now: NaiveDateTime,
+    idle: chrono::Duration,
+    limit: i64,
+) -> AppResult<Vec<Session>> {
+    let idle_since = now - idle;
+    let rows = dispatch!(conn, |c| {
+        sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::revoked_at.is_null())
+            .filter(sessions::expires_at.gt(now))
+            .filter(sessions::last_seen_at.gt(idle_since))
+            .order((sessions::last_seen_at.desc(), sessions::id.desc()))
+            .limit(limit)
+            .select(Session::as_select())
+            .load(c)
+            .await
+    })?;
+    Ok(rows)
+}
