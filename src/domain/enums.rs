@@ -130,5 +130,7 @@ text_enum! {
         EmailChanged => "EMAIL_CHANGED",
         SessionSignedOut => "SESSION_SIGNED_OUT",
         SignedOutEverywhere => "SIGNED_OUT_EVERYWHERE",
+        /// An admin cleared an account's sign-in back-off.
+        SignInThrottleCleared => "SIGN_IN_THROTTLE_CLEARED",
     }
 }

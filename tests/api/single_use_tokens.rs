@@ -165,7 +165,13 @@ async fn racing_uses_of_one_reset_link_apply_once(app: TestApp) {
         .iter()
         .filter(|r| r.body["data"]["resetPassword"] != true)
     {
-        assert_eq!(refused.error_code(), "INVALID_TOKEN", "{}", refused.body);
+        // A use that finds the password-hashing queue full is refused before any work
+        // (RATE_LIMITED, see password_hashing.rs); every other loser finds the link used.
+        assert!(
+            ["INVALID_TOKEN", "RATE_LIMITED"].contains(&refused.error_code()),
+            "{}",
+            refused.body
+        );
     }
     let events = audit_trail::history(&app, AuditRecordType::User, rita.id.0).await;
     assert_eq!(count_of(&events, AuditAction::PasswordReset), 1);
@@ -200,7 +206,13 @@ async fn racing_uses_of_one_invitation_apply_once(app: TestApp) {
         .iter()
         .filter(|r| !r.body["data"]["acceptInvitation"]["token"].is_string())
     {
-        assert_eq!(refused.error_code(), "INVALID_TOKEN", "{}", refused.body);
+        // A use that finds the password-hashing queue full is refused before any work
+        // (RATE_LIMITED, see password_hashing.rs); every other loser finds the link used.
+        assert!(
+            ["INVALID_TOKEN", "RATE_LIMITED"].contains(&refused.error_code()),
+            "{}",
+            refused.body
+        );
     }
     let events = audit_trail::history(&app, AuditRecordType::User, ines.0).await;
     assert_eq!(count_of(&events, AuditAction::InvitationAccepted), 1);
