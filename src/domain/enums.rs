@@ -128,6 +128,8 @@ text_enum! {
         ImpersonationStopped => "IMPERSONATION_STOPPED",
         EmailChangeRequested => "EMAIL_CHANGE_REQUESTED",
         EmailChanged => "EMAIL_CHANGED",
+        SessionSignedOut => "SESSION_SIGNED_OUT",
+        SignedOutEverywhere => "SIGNED_OUT_EVERYWHERE",
         /// An admin cleared an account's sign-in back-off.
         SignInThrottleCleared => "SIGN_IN_THROTTLE_CLEARED",
     }

@@ -117,7 +117,7 @@ pub async fn accept_invitation(
     drop(conn);
     let password_hash = app.passwords.hash(password).await?;
     let user_id = invitation.user_id;
-    let spec = SessionSpec::sign_in(app, user_id);
+    let spec = SessionSpec::sign_in(app, user_id).from_client(meta);
     app.db
         .write(anonymous_actor(meta, Some(user_id)), |tx| {
             async move {

@@ -117,7 +117,7 @@ pub async fn sign_in(
     let checked_hash = verified.checked_hash.clone();
     let checked_version = verified.credentials_version;
     let user_id = user.id;
-    let spec = SessionSpec::sign_in(app, user_id);
+    let spec = SessionSpec::sign_in(app, user_id).from_client(meta);
     let issued = app
         .db
         .write(anonymous_actor(meta, Some(user_id)), |tx| {
@@ -218,6 +218,13 @@ impl SessionSpec {
             client_ip: None,
             user_agent: None,
         }
+    }
+
+    /// Records the client the session was opened from (its device, on the sessions list).
+    pub fn from_client(mut self, meta: &RequestMeta) -> Self {
+        self.client_ip = meta.client_ip.clone();
+        self.user_agent = meta.user_agent.clone();
+        self
     }
 }
 
@@ -359,4 +366,135 @@ pub async fn viewer_of(
         company_ids,
         impersonation,
     })
+}
+
+/// How many live sessions a user's sessions list shows at most (most recently used first).
+pub const SESSIONS_LISTED: i64 = 200;
+
+/// Who may see and end a user's sessions: admins anyone's, everyone their own; never while
+/// impersonating (sessions are account security). Others get FORBIDDEN when they can see the
+/// user, NOT_FOUND when they cannot.
+async fn require_session_manager(
+    app: &AppState,
+    auth: &Authentication,
+    user_id: UserId,
+) -> AppResult<User> {
+    let viewer = &auth.viewer;
+    viewer.forbid_while_impersonating()?;
+    let user = super::users::get(app, viewer, user_id).await?;
+    if viewer.is_admin() || viewer.user_id == user_id {
+        Ok(user)
+    } else {
+        Err(AppError::forbidden(
+            "Only admins can see or end another user's sessions.",
+        ))
+    }
+}
+
+/// The live sessions of a user, most recently used first (at most [`SESSIONS_LISTED`]).
+pub async fn list_for_user(
+    app: &AppState,
+    auth: &Authentication,
+    user_id: UserId,
+) -> AppResult<Vec<sessions::Session>> {
+    require_session_manager(app, auth, user_id).await?;
+    let mut conn = app.db.conn().await?;
+    sessions::live_of_user(
+        &mut conn,
+        user_id,
+        app.clock.now(),
+        idle_limit(app),
+        SESSIONS_LISTED,
+    )
+    .await
+}
+
+/// What a session is called in the audit trail: its id, device and address.
+fn describe(session: &sessions::Session) -> String {
+    let device = session.user_agent.as_deref().unwrap_or("unknown device");
+    let address = session.client_ip.as_deref().unwrap_or("unknown address");
+    let kind = if session.impersonator_id.is_some() {
+        "impersonation session"
+    } else {
+        "session"
+    };
+    format!("{kind} {} ({device}, {address})", session.id)
+}
+
+/// Ends one session (and an impersonation running from it). True when it ended now, false when
+/// it had already ended (nothing written). SESSION_SIGNED_OUT on the session's user.
+pub async fn sign_out_session(
+    app: &AppState,
+    auth: &Authentication,
+    id: SessionId,
+) -> AppResult<bool> {
+    auth.viewer.forbid_while_impersonating()?;
+    let mut conn = app.db.conn().await?;
+    let session = sessions::find(&mut conn, id).await?;
+    drop(conn);
+    let session = session.ok_or_else(|| AppError::not_found("Session"))?;
+    // A session of a user the viewer may not see does not exist for them (NOT_FOUND).
+    require_session_manager(app, auth, session.user_id)
+        .await
+        .map_err(|err| match err {
+            AppError::NotFound(_) => AppError::not_found("Session"),
+            other => other,
+        })?;
+    if !session.is_live(app.clock.now(), idle_limit(app)) {
+        return Ok(false);
+    }
+    let entry = AuditEntry::new(
+        AuditAction::SessionSignedOut,
+        RecordRef::new(AuditRecordType::User, session.user_id),
+    )
+    .with_reason(Some(describe(&session)));
+    app.db
+        .write(auth.audit_actor(), |tx| {
+            async move {
+                let now = tx.now();
+                if sessions::revoke(tx.conn()?, id, now).await? == 0 {
+                    return Ok(false);
+                }
+                tx.audit(entry).await?;
+                Ok(true)
+            }
+            .scope_boxed()
+        })
+        .await
+}
+
+/// Ends every session of a user, every impersonation of them and every impersonation they run;
+/// on one's own account the session making the request stays. Returns how many ended;
+/// SIGNED_OUT_EVERYWHERE on the user, even when none did (the act is recorded).
+pub async fn sign_out_everywhere(
+    app: &AppState,
+    auth: &Authentication,
+    user_id: UserId,
+) -> AppResult<usize> {
+    require_session_manager(app, auth, user_id).await?;
+    let keep = (auth.viewer.user_id == user_id).then_some(auth.viewer.session_id);
+    app.db
+        .write(auth.audit_actor(), |tx| {
+            async move {
+                let now = tx.now();
+                let ended = sessions::revoke_all_for_user(tx.conn()?, user_id, keep, now).await?;
+                let reason = match (ended, keep.is_some()) {
+                    (1, true) => "1 session ended; this one kept".to_owned(),
+                    (n, true) => format!("{n} sessions ended; this one kept"),
+                    (1, false) => "1 session ended".to_owned(),
+                    (n, false) => format!("{n} sessions ended"),
+                };
+                tx.audit(
+                    AuditEntry::new(
+                        AuditAction::SignedOutEverywhere,
+                        RecordRef::new(AuditRecordType::User, user_id),
+                    )
+                    .with_reason(Some(reason)),
+                )
+                .await?;
+                Ok(ended)
+            }
+            .scope_boxed()
+        })
+        .await
 }

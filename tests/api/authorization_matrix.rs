@@ -243,6 +243,13 @@ fn rows() -> Vec<Row> {
             setup: |_, w| Box::pin(async move { json!({ "id": w.playbook_a }) }),
             expected: [UNAUTH, Ok, Ok, NOT_FOUND, Ok],
         },
+        Row {
+            operation: "userSessions (a customer of A)",
+            document: "query($u: ID!) { userSessions(userId: $u) { id device current } }",
+            setup: |_, w| Box::pin(async move { json!({ "u": id(w.cast.customer_a.id) }) }),
+            // Admins anyone's, everyone their own; a visible user's are refused, others unseen.
+            expected: [UNAUTH, Ok, FORBIDDEN, NOT_FOUND, Ok],
+        },
         // ---- The audit trail: the log and its chain head are the engineers' (admins only);
         // a record's History is visible with the record.
         Row {
@@ -646,6 +653,42 @@ fn rows() -> Vec<Row> {
                 )
             },
             expected: [UNAUTH, Ok, Ok, NOT_FOUND, FORBIDDEN],
+        },
+        // ---- A user's sessions: admins anyone's, everyone their own.
+        Row {
+            operation: "signOutSession (a session of another customer of A)",
+            document: "mutation($id: ID!) { signOutSession(id: $id) }",
+            setup: |app, w| {
+                Box::pin(async move {
+                    let user = fresh_customer_of_a(app, w).await;
+                    let email = admin_gql(
+                        app,
+                        w,
+                        "query($id: ID!) { user(id: $id) { email } }",
+                        json!({ "id": user }),
+                    )
+                    .await;
+                    let email = email["user"]["email"].as_str().expect("email").to_owned();
+                    app.sign_in(&email, PASSWORD).await;
+                    let listed = admin_gql(
+                        app,
+                        w,
+                        "query($u: ID!) { userSessions(userId: $u) { id } }",
+                        json!({ "u": user }),
+                    )
+                    .await;
+                    json!({ "id": listed["userSessions"][0]["id"] })
+                })
+            },
+            expected: [UNAUTH, Ok, FORBIDDEN, NOT_FOUND, FORBIDDEN],
+        },
+        Row {
+            operation: "signOutEverywhere (another customer of A)",
+            document: "mutation($u: ID!) { signOutEverywhere(userId: $u) }",
+            setup: |app, w| {
+                Box::pin(async move { json!({ "u": fresh_customer_of_a(app, w).await }) })
+            },
+            expected: [UNAUTH, Ok, FORBIDDEN, NOT_FOUND, FORBIDDEN],
         },
     ]
 }

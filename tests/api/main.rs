@@ -37,4 +37,5 @@ mod stalls;
 mod statement_budgets;
 mod throttling;
 mod two_factor;
+mod user_sessions;
 mod users_admin;

@@ -3,10 +3,11 @@
 
 import { h, replace } from '../dom.js';
 import { request } from '../graphql.js';
+import { endSession } from '../auth.js';
 import { historySection } from '../history.js';
 import {
   ROLE_OPTIONS, badge, busy, button, card, confirmDialog, details, enumBadge, errorState, field,
-  handleSubmit, loading, pageHeader, time, toast,
+  handleSubmit, loadInto, loading, pageHeader, table, time, toast, whenServed,
 } from '../ui.js';
 import { becomeServed, becomeWithReason, canBecome } from './users.js';
 
@@ -68,8 +69,70 @@ function view(user, viewer, show, offerBecome) {
             ['Two-factor', user.twoFactorEnabled ? 'Enabled' : 'Not enabled'],
             user.pendingEmail && ['New email (waiting for confirmation)', user.pendingEmail],
           ])),
-        (isAdmin || viewer.user.role === 'SUPERVISOR') && accessCard(user, show, isAdmin))),
+        (isAdmin || viewer.user.role === 'SUPERVISOR') && accessCard(user, show, isAdmin),
+        // Sessions are account security: admins see anyone's, everyone their own, nobody while
+        // impersonating (the API answers the same).
+        (isAdmin || isSelf) && !viewer.impersonator && sessionsCard(user, isSelf))),
   ];
+}
+
+/** The user's signed-in devices, with "Sign out" per session and "Sign out everywhere". */
+function sessionsCard(user, isSelf) {
+  return whenServed(['UserSessions'], () => {
+    const body = h('div', {});
+    const reload = loadInto(body, async () => (await request('UserSessions', { userId: user.id })).userSessions,
+      (sessions) => [
+        table([
+          { label: 'Device', render: (s) => h('span', {}, s.device || 'Unknown device', ' ',
+            s.current && badge('This session', 'green'),
+            s.isImpersonation && badge(s.impersonator ? `Impersonation by ${s.impersonator.name}` : 'Impersonation', 'amber')) },
+          { label: 'Address', render: (s) => s.address || '—' },
+          { label: 'Signed in', render: (s) => time(s.createdAt) },
+          { label: 'Last seen', render: (s) => time(s.lastSeenAt) },
+          { label: '', class: 'actions', render: (s) => button(s.current ? 'Sign out here' : 'Sign out', {
+            onClick: (e) => signOutOne(user, s, e.currentTarget, reload) }) },
+        ], sessions, { caption: 'Sessions', empty: 'Not signed in anywhere.' }),
+        sessions.some((s) => !s.current) && h('div', { class: 'form-actions' },
+          button(isSelf ? 'Sign out everywhere else' : 'Sign out everywhere', {
+            kind: 'danger', onClick: (e) => signOutAll(user, isSelf, e.currentTarget, reload) })),
+      ]);
+    return body;
+  });
+}
+
+async function signOutOne(user, session, btn, reload) {
+  const ok = await confirmDialog({
+    title: session.current ? 'Sign out of this session?' : 'Sign out this session?',
+    body: session.current
+      ? 'You are using this session: you will be signed out now.'
+      : `${session.device || 'This device'} (${session.address || 'unknown address'}) is signed out at its next request.`,
+    confirmLabel: 'Sign out',
+    danger: true,
+  });
+  if (ok === null) return;
+  await busy(btn, async () => {
+    const { signOutSession } = await request('SignOutSession', { id: session.id });
+    toast(signOutSession ? 'Session signed out.' : 'That session had already ended.');
+    if (session.current) { endSession('You have signed out.', false); return; }
+    reload();
+  });
+}
+
+async function signOutAll(user, isSelf, btn, reload) {
+  const ok = await confirmDialog({
+    title: isSelf ? 'Sign out everywhere else?' : `Sign ${user.name} out everywhere?`,
+    body: isSelf
+      ? 'Every other device signed in to your account is signed out; this one stays.'
+      : `Every session of ${user.name} ends, with any impersonation of them. They sign in again to continue.`,
+    confirmLabel: 'Sign out everywhere',
+    danger: true,
+  });
+  if (ok === null) return;
+  await busy(btn, async () => {
+    const { signOutEverywhere } = await request('SignOutEverywhere', { userId: user.id });
+    toast(signOutEverywhere === 1 ? '1 session signed out.' : `${signOutEverywhere} sessions signed out.`);
+    reload();
+  });
 }
 
 /** Admins edit name, email and role; on your own page only your name (nobody changes their own role). */

@@ -168,6 +168,31 @@ pub async fn revoke_impersonations_of(
     Ok(revoke_live!(conn, now, filter)?)
 }
 
+/// The live sessions of a user (their own and impersonations of them), most recently used
+/// first, at most `limit`.
+pub async fn live_of_user(
+    conn: &mut DbConn,
+    user_id: UserId,
+    now: NaiveDateTime,
+    idle: chrono::Duration,
+    limit: i64,
+) -> AppResult<Vec<Session>> {
+    let idle_since = now - idle;
+    let rows = dispatch!(conn, |c| {
+        sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::revoked_at.is_null())
+            .filter(sessions::expires_at.gt(now))
+            .filter(sessions::last_seen_at.gt(idle_since))
+            .order((sessions::last_seen_at.desc(), sessions::id.desc()))
+            .limit(limit)
+            .select(Session::as_select())
+            .load(c)
+            .await
+    })?;
+    Ok(rows)
+}
+
 /// Whether `user_id` signed in from `client_ip` since `since` (a session of their own, not an
 /// impersonation): the client is one the account knows.
 pub async fn signed_in_from(
