@@ -78,7 +78,6 @@ impl Company {
         Ok(rows.into_iter().map(Team).collect())
     }
 
-    #[graphql(complexity = "super::connection::page_cost(first, child_complexity)")]
     async fn members(
         &self,
         ctx: &Context<'_>,
@@ -114,7 +113,6 @@ impl Company {
     }
 
     /// Newest first by start time.
-    #[graphql(complexity = "super::connection::page_cost(first, child_complexity)")]
     async fn call_recordings(
         &self,
         ctx: &Context<'_>,
@@ -131,7 +129,6 @@ impl Company {
     }
 
     /// Changes to this company, with its membership changes (who was added or removed, role changes), newest first.
-    #[graphql(complexity = "super::connection::page_cost(first, child_complexity)")]
     async fn history(
         &self,
         ctx: &Context<'_>,
@@ -176,7 +173,6 @@ pub struct CompanyQuery;
 #[Object]
 impl CompanyQuery {
     /// Companies the viewer may see; `search` matches a part of the name, any case.
-    #[graphql(complexity = "super::connection::page_cost(first, child_complexity)")]
     async fn companies(
         &self,
         ctx: &Context<'_>,

@@ -86,7 +86,6 @@ pub struct UserQuery;
 #[Object]
 impl UserQuery {
     /// The users the viewer may see, by name.
-    #[graphql(complexity = "super::connection::page_cost(first, child_complexity)")]
     async fn users(
         &self,
         ctx: &Context<'_>,
