@@ -61,7 +61,7 @@ async fn count(app: &TestApp, sql: &str) -> i64 {
         DbConn::Sqlite(c) => diesel::sql_query(sql).load(&mut **c).await,
     }
     .expect("the view answers");
-    rows.iter().next().map(|r| r.n).unwrap_or(-1)
+    rows.as_slice().first().map(|r| r.n).unwrap_or(-1)
 }
 
 async fn the_audit_log_view_answers_every_change_to_billing(app: TestApp) {

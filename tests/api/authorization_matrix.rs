@@ -341,6 +341,14 @@ fn rows() -> Vec<Row> {
             expected: [UNAUTH, Ok, Ok, NOT_FOUND, FORBIDDEN],
         },
         Row {
+            operation: "clearSignInThrottle",
+            document: "mutation($id: ID!) { clearSignInThrottle(userId: $id) { id } }",
+            setup: |app, w| {
+                Box::pin(async move { json!({ "id": fresh_customer_of_a(app, w).await }) })
+            },
+            expected: [UNAUTH, Ok, FORBIDDEN, FORBIDDEN, FORBIDDEN],
+        },
+        Row {
             operation: "sendPasswordReset",
             document: "mutation($id: ID!) { sendPasswordReset(userId: $id) }",
             setup: |app, w| {

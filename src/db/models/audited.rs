@@ -288,6 +288,11 @@ const WRITES_OUTSIDE_THE_AUDITED_PATH: &[(&str, &str, &str)] = &[
         "the audit trail itself (append-only triggers)",
     ),
     (
+        "src/db/audit.rs",
+        "$table",
+        "insert_all!: the audit trail's own change and ref rows (append-only triggers)",
+    ),
+    (
         "src/db/audit/seal.rs",
         "audit_seals",
         "the seal chain over the audit trail",
@@ -308,6 +313,11 @@ const WRITES_OUTSIDE_THE_AUDITED_PATH: &[(&str, &str, &str)] = &[
         "not audited: mail delivery bookkeeping",
     ),
     (
+        "src/db/models/outbox.rs",
+        "target",
+        "not audited: renewing the worker's own lease on mail_outbox rows",
+    ),
+    (
         "src/db/models/playbooks.rs",
         "playbooks",
         "versioned by playbook_versions; writes its events through WriteTx::audit",
@@ -323,6 +333,11 @@ const WRITES_OUTSIDE_THE_AUDITED_PATH: &[(&str, &str, &str)] = &[
         "not audited: credentials (the 2FA events record their use)",
     ),
     (
+        "src/db/models/reset_requests.rs",
+        "password_reset_requests",
+        "not audited: queued reset requests, resolved by the mail worker (the reset itself is audited)",
+    ),
+    (
         "src/db/models/sessions.rs",
         "sessions",
         "not audited: sign-in sessions",
@@ -331,6 +346,11 @@ const WRITES_OUTSIDE_THE_AUDITED_PATH: &[(&str, &str, &str)] = &[
         "src/db/models/throttles.rs",
         "sign_in_throttles",
         "not audited: limiter state",
+    ),
+    (
+        "src/db/models/tokens.rs",
+        "$table",
+        "single_use_tokens!: invitation, reset and email-change token tables (credentials; callers audit their use)",
     ),
     (
         "src/db/models/users.rs",
