@@ -72,7 +72,7 @@ function view(user, viewer, show, offerBecome) {
         (isAdmin || viewer.user.role === 'SUPERVISOR') && accessCard(user, show, isAdmin),
         // Sessions are account security: admins see anyone's, everyone their own, nobody while
         // impersonating (the API answers the same).
-        (isAdmin || isSelf) && !viewer.impersonator && sessionsCard(user, isSelf))),
+        (isAdmin || isSelf) && !viewer.impersonator && card('Sessions', sessionsCard(user, isSelf)))),
   ];
 }
 
