@@ -174,6 +174,49 @@ pub struct Config {
     )]
     pub sign_in_window_minutes: i64,
 
+    /// Past the free attempts, an account (or client) waits this long before its next attempt,
+    /// doubling with every further failure (no hard lock: OWASP).
+    #[arg(
+        long,
+        env = "SIGN_IN_BACKOFF_BASE_SECONDS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub sign_in_backoff_base_seconds: i64,
+
+    /// The longest wait between attempts of a backed-off account or client.
+    #[arg(
+        long,
+        env = "SIGN_IN_BACKOFF_MAX_SECONDS",
+        default_value_t = 900,
+        global = true
+    )]
+    pub sign_in_backoff_max_seconds: i64,
+
+    /// Proxies (CIDRs, comma-separated, e.g. `10.0.0.0/8,::1/128`) whose `X-Forwarded-For` names
+    /// the client. A request from any other peer is counted against its TCP peer address, and
+    /// its `X-Forwarded-For` is ignored. Default: none.
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', global = true)]
+    pub trusted_proxies: Vec<crate::http::client_ip::Cidr>,
+
+    /// Password reset requests per email address per hour (then RATE_LIMITED).
+    #[arg(
+        long,
+        env = "PASSWORD_RESET_MAX_PER_EMAIL",
+        default_value_t = 3,
+        global = true
+    )]
+    pub password_reset_max_per_email: i32,
+
+    /// Password reset requests per client per hour (then RATE_LIMITED).
+    #[arg(
+        long,
+        env = "PASSWORD_RESET_MAX_PER_CLIENT",
+        default_value_t = 20,
+        global = true
+    )]
+    pub password_reset_max_per_client: i32,
+
     /// Threads computing password hashes (argon2id: a core and 19 MiB each). Default: one fewer
     /// than the cores, at least one, so requests always keep a core.
     #[arg(long, env = "PASSWORD_HASH_CONCURRENCY", global = true)]

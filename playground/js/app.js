@@ -15,6 +15,7 @@ route('/sign-in', page('sign-in', { public: true, guestOnly: true }));
 route('/forgot-password', page('forgot-password', { public: true }));
 route('/accept-invitation', page('accept-invitation', { public: true }));
 route('/reset-password', page('reset-password', { public: true }));
+route('/confirm-email', page('confirm-email', { public: true }));
 // Pages behind sign-in.
 route('/', { redirect: '/users' });
 route('/users', page('users'));

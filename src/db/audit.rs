@@ -223,9 +223,44 @@ pub async fn history(
     .await
 }
 
-/// The events of a History as `scope` may see it; see [`history`]. With
-/// `CompanyScope::Only`, events that also show on a company outside those are left out (a
-/// user's History then does not reveal their memberships elsewhere).
+/// The History visibility rule, written once for [`history_page`] and [`history_count`]: the
+/// refs of record (`$record_type`, `$record_id`) over `$from`; with `CompanyScope::Only`, minus
+/// events that also show on a company outside those (a user's History then does not reveal
+/// their memberships elsewhere). Binds the filtered query to `$q` and the connection to `$c`
+/// inside each backend's arm and evaluates `$finish`.
+macro_rules! visible_history {
+    ($conn:expr, $scope:expr, $from:expr, $record_type:expr, $record_id:expr, |$q:ident, $c:ident| $finish:expr) => {{
+        let other = diesel::alias!(audit_event_refs as other_refs);
+        match $scope {
+            CompanyScope::All => dispatch!($conn, |$c| {
+                let $q = $from
+                    .filter(audit_event_refs::record_type.eq($record_type))
+                    .filter(audit_event_refs::record_id.eq($record_id));
+                $finish
+            }),
+            CompanyScope::Only(companies) => dispatch!($conn, |$c| {
+                let $q = $from
+                    .left_join(
+                        other.on(other
+                            .field(audit_event_refs::event_id)
+                            .eq(audit_event_refs::event_id)
+                            .and(
+                                other
+                                    .field(audit_event_refs::record_type)
+                                    .eq(AuditRecordType::Company),
+                            )
+                            .and(other.field(audit_event_refs::record_id).ne_all(companies))),
+                    )
+                    .filter(other.field(audit_event_refs::event_id).is_null())
+                    .filter(audit_event_refs::record_type.eq($record_type))
+                    .filter(audit_event_refs::record_id.eq($record_id));
+                $finish
+            }),
+        }
+    }};
+}
+
+/// The events of a History as `scope` may see it (see [`visible_history`]), newest first.
 pub async fn history_page(
     conn: &mut DbConn,
     scope: CompanyScope<'_>,
@@ -235,86 +270,39 @@ pub async fn history_page(
     limit: i64,
 ) -> AppResult<Vec<AuditEvent>> {
     let before = before.unwrap_or(AuditEventId(i64::MAX));
-    let other = diesel::alias!(audit_event_refs as other_refs);
-    let rows = match scope {
-        CompanyScope::All => dispatch!(conn, |c| {
-            audit_event_refs::table
-                .inner_join(audit_events::table)
-                .filter(audit_event_refs::record_type.eq(record_type))
-                .filter(audit_event_refs::record_id.eq(record_id))
-                .filter(audit_event_refs::event_id.lt(before))
+    let rows = visible_history!(
+        conn,
+        scope,
+        audit_event_refs::table.inner_join(audit_events::table),
+        record_type,
+        record_id,
+        |q, c| {
+            q.filter(audit_event_refs::event_id.lt(before))
                 .order(audit_event_refs::event_id.desc())
                 .limit(limit)
                 .select(AuditEvent::as_select())
                 .load(c)
                 .await
-        })?,
-        CompanyScope::Only(companies) => dispatch!(conn, |c| {
-            audit_event_refs::table
-                .inner_join(audit_events::table)
-                .left_join(
-                    other.on(other
-                        .field(audit_event_refs::event_id)
-                        .eq(audit_event_refs::event_id)
-                        .and(
-                            other
-                                .field(audit_event_refs::record_type)
-                                .eq(AuditRecordType::Company),
-                        )
-                        .and(other.field(audit_event_refs::record_id).ne_all(companies))),
-                )
-                .filter(other.field(audit_event_refs::event_id).is_null())
-                .filter(audit_event_refs::record_type.eq(record_type))
-                .filter(audit_event_refs::record_id.eq(record_id))
-                .filter(audit_event_refs::event_id.lt(before))
-                .order(audit_event_refs::event_id.desc())
-                .limit(limit)
-                .select(AuditEvent::as_select())
-                .load(c)
-                .await
-        })?,
-    };
+        }
+    )?;
     Ok(rows)
 }
 
-/// How many events a History shows to `scope`.
+/// How many events a History shows to `scope` (the same rule as [`history_page`]).
 pub async fn history_count(
     conn: &mut DbConn,
     scope: CompanyScope<'_>,
     record_type: AuditRecordType,
     record_id: i64,
 ) -> AppResult<i64> {
-    let other = diesel::alias!(audit_event_refs as other_refs);
-    let count = match scope {
-        CompanyScope::All => dispatch!(conn, |c| {
-            audit_event_refs::table
-                .filter(audit_event_refs::record_type.eq(record_type))
-                .filter(audit_event_refs::record_id.eq(record_id))
-                .count()
-                .get_result(c)
-                .await
-        })?,
-        CompanyScope::Only(companies) => dispatch!(conn, |c| {
-            audit_event_refs::table
-                .left_join(
-                    other.on(other
-                        .field(audit_event_refs::event_id)
-                        .eq(audit_event_refs::event_id)
-                        .and(
-                            other
-                                .field(audit_event_refs::record_type)
-                                .eq(AuditRecordType::Company),
-                        )
-                        .and(other.field(audit_event_refs::record_id).ne_all(companies))),
-                )
-                .filter(other.field(audit_event_refs::event_id).is_null())
-                .filter(audit_event_refs::record_type.eq(record_type))
-                .filter(audit_event_refs::record_id.eq(record_id))
-                .count()
-                .get_result(c)
-                .await
-        })?,
-    };
+    let count = visible_history!(
+        conn,
+        scope,
+        audit_event_refs::table,
+        record_type,
+        record_id,
+        |q, c| q.count().get_result(c).await
+    )?;
     Ok(count)
 }
 

@@ -21,6 +21,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         version -> Integer,
+        credentials_version -> Integer,
     }
 }
 
@@ -212,6 +213,18 @@ diesel::table! {
         failures -> Integer,
         window_started_at -> Timestamp,
         updated_at -> Timestamp,
+        blocked_until -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    password_reset_requests (id) {
+        id -> BigInt,
+        email -> Text,
+        request_id -> Nullable<Text>,
+        client_ip -> Nullable<Text>,
+        created_at -> Timestamp,
+        processed_at -> Nullable<Timestamp>,
     }
 }
 
@@ -339,6 +352,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     email_change_tokens,
     recovery_codes,
     sign_in_throttles,
+    password_reset_requests,
     mail_outbox,
     audit_events,
     audit_changes,

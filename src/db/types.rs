@@ -3,39 +3,43 @@
 use diesel::backend::Backend;
 use diesel::deserialize::{self, FromSql, Queryable};
 use diesel::expression::AsExpression;
-use diesel::internal::derives::as_expression::Bound;
 use diesel::serialize::{self, Output, ToSql};
 use diesel::sql_types::{BigInt, Nullable, SingleValue, Text};
 
 use crate::domain::*;
 
 /// Implements diesel's expression, serialization and row traits for a domain type that is
-/// stored as `$inner` under SQL type `$sql`. (What `#[derive(AsExpression, FromSqlRow)]` would
-/// write, kept here so the domain types need not know diesel.)
+/// stored as `$inner` (`$to_inner` converts) under SQL type `$sql`, with public diesel APIs only
+/// (no `diesel::internal`): a value becomes the bound expression of its stored form, so the
+/// domain types need not know diesel and any diesel 2.3.x builds.
 macro_rules! sql_mapping {
-    ($ty:ty, $sql:ty) => {
+    ($ty:ty, $sql:ty, $inner:ty, |$v:ident| $to_inner:expr) => {
         impl AsExpression<$sql> for $ty {
-            type Expression = Bound<$sql, Self>;
+            type Expression = <$inner as AsExpression<$sql>>::Expression;
             fn as_expression(self) -> Self::Expression {
-                Bound::new(self)
+                let $v = self;
+                <$inner as AsExpression<$sql>>::as_expression($to_inner)
             }
         }
         impl AsExpression<Nullable<$sql>> for $ty {
-            type Expression = Bound<Nullable<$sql>, Self>;
+            type Expression = <$inner as AsExpression<Nullable<$sql>>>::Expression;
             fn as_expression(self) -> Self::Expression {
-                Bound::new(self)
+                let $v = self;
+                <$inner as AsExpression<Nullable<$sql>>>::as_expression($to_inner)
             }
         }
         impl<'a> AsExpression<$sql> for &'a $ty {
-            type Expression = Bound<$sql, Self>;
+            type Expression = <$inner as AsExpression<$sql>>::Expression;
             fn as_expression(self) -> Self::Expression {
-                Bound::new(self)
+                let $v = *self;
+                <$inner as AsExpression<$sql>>::as_expression($to_inner)
             }
         }
         impl<'a> AsExpression<Nullable<$sql>> for &'a $ty {
-            type Expression = Bound<Nullable<$sql>, Self>;
+            type Expression = <$inner as AsExpression<Nullable<$sql>>>::Expression;
             fn as_expression(self) -> Self::Expression {
-                Bound::new(self)
+                let $v = *self;
+                <$inner as AsExpression<Nullable<$sql>>>::as_expression($to_inner)
             }
         }
         impl<DB: Backend> ToSql<Nullable<$sql>, DB> for $ty
@@ -60,7 +64,7 @@ macro_rules! sql_mapping {
 
 macro_rules! id_sql {
     ($($id:ident),*) => {$(
-        sql_mapping!($id, BigInt);
+        sql_mapping!($id, BigInt, i64, |v| v.0);
 
         impl<DB: Backend> ToSql<BigInt, DB> for $id
         where
@@ -86,7 +90,7 @@ crate::for_each_id_type!(id_sql);
 
 macro_rules! text_enum_sql {
     ($($ty:ident),*) => {$(
-        sql_mapping!($ty, Text);
+        sql_mapping!($ty, Text, String, |v| v.as_str().to_owned());
 
         impl<DB: Backend> ToSql<Text, DB> for $ty
         where

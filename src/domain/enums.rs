@@ -128,5 +128,7 @@ text_enum! {
         ImpersonationStopped => "IMPERSONATION_STOPPED",
         EmailChangeRequested => "EMAIL_CHANGE_REQUESTED",
         EmailChanged => "EMAIL_CHANGED",
+        /// An admin cleared an account's sign-in back-off.
+        SignInThrottleCleared => "SIGN_IN_THROTTLE_CLEARED",
     }
 }

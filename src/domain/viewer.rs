@@ -14,6 +14,20 @@ pub struct RequestMeta {
     pub request_id: String,
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The request's one password check (shared by every clone of the request's metadata).
+    pub password_checks: PasswordCheckBudget,
+}
+
+/// At most one password check per request, however many fields (aliases) ask for one: the
+/// first takes the budget, the others are refused before any hashing.
+#[derive(Debug, Clone, Default)]
+pub struct PasswordCheckBudget(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl PasswordCheckBudget {
+    /// True for the first caller of this request, false for every later one.
+    pub fn take(&self) -> bool {
+        !self.0.swap(true, std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 #[derive(Debug, Clone)]

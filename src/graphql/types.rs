@@ -35,6 +35,14 @@ pub fn to_id(id: impl ToString) -> ID {
 
 pub struct User(pub models::User);
 
+/// An account's sign-in back-off: failed attempts counted, and until when no attempt from a
+/// client the account does not know is admitted (null: the next attempt is admitted now).
+#[derive(async_graphql::SimpleObject)]
+pub struct SignInThrottle {
+    pub failures: i32,
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
 #[Object]
 impl User {
     async fn id(&self) -> ID {
@@ -69,6 +77,19 @@ impl User {
 
     async fn two_factor_enabled(&self) -> bool {
         self.0.two_factor_enabled()
+    }
+
+    /// Whether sign-ins of this account are backing off after failed attempts (admins only:
+    /// null for everyone else, and when nothing is counted). `clearSignInThrottle` clears it.
+    async fn sign_in_throttle(&self, ctx: &Context<'_>) -> Result<Option<SignInThrottle>> {
+        let auth = ctx.request().auth().await?;
+        let state =
+            crate::services::credentials::sign_in_throttle(ctx.app(), &auth.viewer, &self.0)
+                .await?;
+        Ok(state.map(|s| SignInThrottle {
+            failures: s.failures,
+            locked_until: s.blocked_until.map(utc),
+        }))
     }
 
     async fn discarded_at(&self) -> Option<DateTime<Utc>> {

@@ -218,6 +218,15 @@ impl UserMutation {
         ))
     }
 
+    /// Clears an account's sign-in back-off after failed attempts (admins only; audited).
+    async fn clear_sign_in_throttle(&self, ctx: &Context<'_>, user_id: ID) -> Result<User> {
+        let auth = ctx.request().auth().await?;
+        let id = parse_id("userId", &user_id)?;
+        Ok(User(
+            crate::services::credentials::clear_sign_in_throttle(ctx.app(), auth, id).await?,
+        ))
+    }
+
     /// Deactivates a user: access ends at once, the record is kept.
     async fn discard_user(&self, ctx: &Context<'_>, user_id: ID) -> Result<User> {
         let auth = ctx.request().auth().await?;

@@ -340,15 +340,18 @@ pub async fn endpoint(req: Request, state: &HttpState) -> Response {
             "Accept application/graphql-response+json or application/json.",
         );
     };
-    // The peer address, never a forwarded-for header: a client must not pick the IP that its
-    // failed sign-ins are counted against.
-    let client_ip = req
-        .remote_addr()
-        .as_socket_addr()
-        .map(|addr| addr.ip().to_string());
+    // The peer address; `X-Forwarded-For` only when the peer is one of TRUSTED_PROXIES: a
+    // client must not pick the address its failed sign-ins are counted against.
+    let client_ip = super::client_ip::client_ip(
+        req.remote_addr().as_socket_addr().map(|addr| addr.ip()),
+        req.headers(),
+        &state.app.config.trusted_proxies,
+    )
+    .map(|ip| ip.to_string());
     let meta = RequestMeta {
         request_id: req.request_id(),
         client_ip,
+        password_checks: Default::default(),
         user_agent: req
             .headers()
             .get(header::USER_AGENT)

@@ -13,6 +13,7 @@ use crate::app::App;
 use crate::error::ErrorCode;
 use crate::graphql::{ApiSchema, build_schema};
 
+pub mod client_ip;
 mod errors;
 pub mod graphql;
 pub mod metrics;

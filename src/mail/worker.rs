@@ -109,6 +109,8 @@ async fn deliver(
     limit: i64,
     stop: Option<&watch::Receiver<bool>>,
 ) -> AppResult<BatchReport> {
+    // Reset requests first (they become mail here: the request itself only recorded them).
+    crate::services::accounts::process_password_reset_requests(app, limit).await?;
     let now = app.clock.now();
     let claimed = {
         let mut conn = app.db.conn().await?;

@@ -3,11 +3,12 @@
 
 use scoped_futures::ScopedFutureExt;
 
+use super::credentials::{self, Purpose};
 use super::sessions::{IssuedSession, SessionSpec, issue_session};
-use super::throttle::{self, ThrottleKeys};
+use super::throttle::{self, Limit, Policy};
 use crate::app::AppState;
 use crate::db::WriteTx;
-use crate::db::models::{NewUser, User, UserChanges, sessions, tokens, users};
+use crate::db::models::{NewUser, User, UserChanges, reset_requests, sessions, tokens, users};
 use crate::domain::audit::{AuditActor, AuditEntry, RecordRef};
 use crate::domain::password::validate_new_password;
 use crate::domain::secrets::hash_token;
@@ -138,8 +139,11 @@ pub async fn accept_invitation(
         .await
 }
 
-/// Always answers the same, whether or not the account exists; for an active account, mails a
-/// reset link.
+/// Records a reset request and answers at once, the same whether or not the account exists:
+/// the request does the same work either way (the limiter's statements and one INSERT); the
+/// mail worker looks the address up later ([`process_password_reset_requests`]) and mails a link
+/// to an active account. Throttled per address and per client (RATE_LIMITED past either, for
+/// unknown addresses alike).
 pub async fn request_password_reset(
     app: &AppState,
     meta: &RequestMeta,
@@ -149,17 +153,78 @@ pub async fn request_password_reset(
     if email.is_empty() || email.len() > 320 {
         return Ok(());
     }
-    let mut conn = app.db.conn().await?;
-    let user = users::find_by_email(&mut conn, email).await?;
-    drop(conn);
-    let Some(user) = user.filter(|u| u.status() == UserStatus::Active) else {
-        return Ok(());
-    };
-    app.db
-        .write(anonymous_actor(meta, None), |tx| {
-            async move { super::users::issue_password_reset(tx, app, &user).await }.scope_boxed()
+    let window = chrono::Duration::hours(1);
+    let limits: Vec<Limit> = meta
+        .client_ip
+        .iter()
+        .map(|ip| Limit {
+            key: format!("reset-ip:{ip}"),
+            policy: Policy::Window {
+                limit: app.config.password_reset_max_per_client,
+                window,
+            },
         })
-        .await
+        .chain(std::iter::once(Limit {
+            key: format!("reset:{}", email.to_lowercase()),
+            policy: Policy::Window {
+                limit: app.config.password_reset_max_per_email,
+                window,
+            },
+        }))
+        .collect();
+    throttle::reserve_all(app, &limits).await?;
+    let mut conn = app.db.conn().await?;
+    reset_requests::insert(
+        &mut conn,
+        email,
+        &meta.request_id,
+        meta.client_ip.as_deref(),
+        app.clock.now(),
+    )
+    .await?;
+    app.db.outbox_wakeup().notify_one();
+    Ok(())
+}
+
+/// The mail worker's half of [`request_password_reset`]: for each pending request, in one
+/// transaction, marks it processed and, when the address is an active account's, issues the
+/// reset link (audit event and mail). Safe with several workers: a request is claimed once.
+/// Returns how many requests were processed.
+pub async fn process_password_reset_requests(app: &AppState, limit: i64) -> AppResult<usize> {
+    let pending = {
+        let mut conn = app.db.conn().await?;
+        reset_requests::pending(&mut conn, limit).await?
+    };
+    let mut processed = 0;
+    for request in pending {
+        let meta = RequestMeta {
+            request_id: request.request_id.clone().unwrap_or_default(),
+            client_ip: request.client_ip.clone(),
+            ..RequestMeta::default()
+        };
+        let claimed = app
+            .db
+            .write(anonymous_actor(&meta, None), |tx| {
+                let request = &request;
+                async move {
+                    let now = tx.now();
+                    if !reset_requests::claim(tx.conn()?, request.id, now).await? {
+                        return Ok(false);
+                    }
+                    let user = users::find_by_email(tx.conn()?, &request.email).await?;
+                    if let Some(user) = user.filter(|u| u.status() == UserStatus::Active) {
+                        super::users::issue_password_reset(tx, app, &user).await?;
+                    }
+                    Ok(true)
+                }
+                .scope_boxed()
+            })
+            .await?;
+        if claimed {
+            processed += 1;
+        }
+    }
+    Ok(processed)
 }
 
 /// Sets a new password with a reset link: single use, ends every session of the user, keeps 2FA,
@@ -218,16 +283,17 @@ pub async fn change_password(
     let mut conn = app.db.conn().await?;
     let user = users::get(&mut conn, viewer.user_id).await?;
     drop(conn);
-    let keys = ThrottleKeys::new(&user.email, &auth.meta);
-    throttle::check(app, &keys).await?;
-    if !app
-        .passwords
-        .verify(current, user.password_hash.as_deref())
-        .await?
-    {
-        throttle::record_failure(app, &keys).await?;
-        return Err(AppError::InvalidCredentials);
-    }
+    credentials::verify_password(
+        app,
+        &auth.meta,
+        &user.email,
+        Some(&user),
+        current,
+        Purpose::CurrentPassword("changePassword"),
+    )
+    .await?
+    .succeeded(app)
+    .await?;
     let password_hash = app.passwords.hash(new).await?;
     let keep = viewer.session_id;
     app.db
@@ -268,6 +334,7 @@ async fn set_password(
         ..entry
     })
     .await?;
+    users::bump_credentials_version(tx, user.id).await?;
     sessions::revoke_all_for_user(tx.conn()?, user.id, keep, now).await?;
     tokens::password_resets::void_all(tx.conn()?, user.id, now).await?;
     // An email change someone else started with the old password dies with it.

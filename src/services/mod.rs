@@ -8,6 +8,7 @@ pub mod audit;
 pub mod audit_export;
 pub mod call_recordings;
 pub mod companies;
+pub mod credentials;
 pub mod email_change;
 pub mod impersonation;
 pub mod inbound_numbers;

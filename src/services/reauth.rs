@@ -3,9 +3,11 @@
 //! stolen session alone is not enough for them: the person at the keyboard proves again that
 //! they are the account's owner, with the password or a fresh code from the authenticator app.
 //!
-//! Every password check here goes through [`check_password`], the one place that will call the
-//! sign-in limiter's shared check when it lands (issue 12: one function for every password check).
+//! Every password check here goes through [`check_password`], that is through
+//! `credentials::verify_password`, the one check sign-in uses too: the same limiter, one check
+//! per request, a SIGN_IN_FAILED row for each wrong password.
 
+use super::credentials::{self, Purpose};
 use super::throttle::{self, ThrottleKeys};
 use super::two_factor;
 use crate::app::AppState;
@@ -98,24 +100,23 @@ pub async fn verify(
     }
 }
 
-/// Whether `password` is `user`'s current password, counted by the sign-in limiter: refused
-/// with RATE_LIMITED while the account is throttled, a wrong one counts as a failure.
+/// Whether `password` is `user`'s current password, through the sign-in limiter
+/// (`credentials::verify_password`): refused with RATE_LIMITED while the account backs off or
+/// when the request already checked a password; a wrong one counts and is audited.
 pub async fn check_password(
     app: &AppState,
     meta: &RequestMeta,
     user: &User,
     password: &str,
 ) -> AppResult<()> {
-    let keys = ThrottleKeys::new(&user.email, meta);
-    throttle::check(app, &keys).await?;
-    if app
-        .passwords
-        .verify(password, user.password_hash.as_deref())
-        .await?
-    {
-        Ok(())
-    } else {
-        throttle::record_failure(app, &keys).await?;
-        Err(AppError::InvalidCredentials)
-    }
+    let verified = credentials::verify_password(
+        app,
+        meta,
+        &user.email,
+        Some(user),
+        password,
+        Purpose::CurrentPassword("re-authentication"),
+    )
+    .await?;
+    verified.succeeded(app).await
 }

@@ -3,7 +3,7 @@
 use chrono::{Duration, NaiveDateTime};
 use scoped_futures::ScopedFutureExt;
 
-use super::throttle::{self, ThrottleKeys};
+use super::credentials::{self, Purpose};
 use super::two_factor;
 use crate::app::AppState;
 use crate::db::models::{NewSession, User, memberships, recovery_codes, sessions, users};
@@ -46,7 +46,9 @@ enum SecondFactor {
 }
 
 /// Checks email and password (and, for accounts with 2FA, the second factor) and opens a
-/// session. Throttled per account and per client IP before any hashing.
+/// session. The attempt is reserved on the account's and the client's counters before any
+/// hashing (`credentials::verify_password`); the session is written only while the credentials
+/// the password was checked against are still current, in the same transaction.
 pub async fn sign_in(
     app: &AppState,
     meta: &RequestMeta,
@@ -56,26 +58,27 @@ pub async fn sign_in(
     if email.is_empty() || email.len() > 320 || input.password.expose().len() > MAX_PASSWORD_BYTES {
         return Err(AppError::InvalidCredentials);
     }
-    let keys = ThrottleKeys::new(email, meta);
-    throttle::check(app, &keys).await?;
 
     let mut conn = app.db.conn().await?;
     let user = users::find_by_email(&mut conn, email).await?;
     drop(conn);
-    let password_ok = app
-        .passwords
-        .verify(
-            input.password.expose(),
-            user.as_ref().and_then(|u| u.password_hash.as_deref()),
-        )
-        .await?;
+    let verified = credentials::verify_password(
+        app,
+        meta,
+        email,
+        user.as_ref(),
+        input.password.expose(),
+        Purpose::SignIn,
+    )
+    .await?;
     let user = match user {
-        Some(user) if password_ok && user.status() == UserStatus::Active => user,
+        Some(user) if user.status() == UserStatus::Active => user,
+        // The right password of an inactive account: counted (the reservation stays) and
+        // answered like a wrong one.
         other => {
             return Err(failed_sign_in(
                 app,
                 meta,
-                &keys,
                 other.as_ref(),
                 "wrong password or inactive account",
             )
@@ -92,9 +95,7 @@ pub async fn sign_in(
         (true, Some(code), _) => match two_factor::matching_step(app, &user, code.expose())? {
             Some(step) => SecondFactor::TotpStep(step),
             None => {
-                return Err(
-                    failed_sign_in(app, meta, &keys, Some(&user), "wrong two-factor code").await,
-                );
+                return Err(failed_sign_in(app, meta, Some(&user), "wrong two-factor code").await);
             }
         },
         (true, None, Some(code)) => SecondFactor::RecoveryCode(
@@ -102,9 +103,19 @@ pub async fn sign_in(
                 .recovery_code_key()
                 .hash(user.id, code.expose()),
         ),
+        // The password was right: the reservation is kept until the second factor comes.
         (true, None, None) => return Err(AppError::TwoFactorRequired),
     };
 
+    // A hash with old parameters is replaced (same password, today's parameters) with the
+    // sign-in, computed before the transaction opens.
+    let upgraded_hash = if verified.outdated_hash {
+        Some(app.passwords.hash(input.password.expose()).await?)
+    } else {
+        None
+    };
+    let checked_hash = verified.checked_hash.clone();
+    let checked_version = verified.credentials_version;
     let user_id = user.id;
     let spec = SessionSpec::sign_in(app, user_id);
     let issued = app
@@ -112,6 +123,11 @@ pub async fn sign_in(
         .write(anonymous_actor(meta, Some(user_id)), |tx| {
             async move {
                 let now = tx.now();
+                // First, so the user's row is held from here to the commit: a credential change
+                // either committed before (refused here) or waits and then revokes this session.
+                if !users::record_sign_in_if_current(tx, user_id, now, checked_version).await? {
+                    return Err(AppError::InvalidCredentials);
+                }
                 match second_factor {
                     SecondFactor::None => {}
                     SecondFactor::TotpStep(step) => {
@@ -130,7 +146,9 @@ pub async fn sign_in(
                         .await?;
                     }
                 }
-                users::record_sign_in(tx, user_id, now).await?;
+                if let Some(new_hash) = &upgraded_hash {
+                    users::upgrade_password_hash(tx, user_id, &checked_hash, new_hash).await?;
+                }
                 let issued = issue_session(tx, &spec).await?;
                 tx.audit(AuditEntry::new(
                     AuditAction::SignIn,
@@ -144,51 +162,33 @@ pub async fn sign_in(
         .await;
     match issued {
         Ok(issued) => {
-            throttle::record_success(app, &keys).await?;
+            verified.succeeded(app).await?;
             Ok(issued)
         }
         Err(AppError::InvalidCredentials) => Err(failed_sign_in(
             app,
             meta,
-            &keys,
             Some(&user),
-            "two-factor code already used",
+            "two-factor code already used, or the password changed meanwhile",
         )
         .await),
         Err(other) => Err(other),
     }
 }
 
-/// Counts a failed attempt and writes SIGN_IN_FAILED on a known account; returns the error the
-/// client gets (the same whatever went wrong, so it tells nothing about the account).
+/// Writes SIGN_IN_FAILED on a known account (the attempt is already counted: its reservation
+/// stays); returns the error the client gets (the same whatever went wrong, so it tells nothing
+/// about the account).
 async fn failed_sign_in(
     app: &AppState,
     meta: &RequestMeta,
-    keys: &ThrottleKeys,
     user: Option<&User>,
     why: &str,
 ) -> AppError {
-    let recorded = async {
-        throttle::record_failure(app, keys).await?;
-        if let Some(user) = user {
-            let entry = AuditEntry::new(
-                AuditAction::SignInFailed,
-                RecordRef::new(AuditRecordType::User, user.id),
-            )
-            .with_reason(Some(why.to_owned()));
-            app.db
-                .write(anonymous_actor(meta, Some(user.id)), |tx| {
-                    async move {
-                        tx.audit(entry).await?;
-                        Ok(())
-                    }
-                    .scope_boxed()
-                })
-                .await?;
-        }
-        AppResult::Ok(())
-    }
-    .await;
+    let recorded = match user {
+        Some(user) => credentials::record_failed_attempt(app, meta, user, why.to_owned()).await,
+        None => Ok(()),
+    };
     match recorded {
         Ok(()) => AppError::InvalidCredentials,
         Err(err) => err,

@@ -615,6 +615,7 @@ pub async fn disable_two_factor(
                 })
                 .await?;
                 recovery_codes::delete_all(tx.conn()?, id).await?;
+                users::bump_credentials_version(tx, id).await?;
                 sessions::revoke_all_for_user(tx.conn()?, id, None, now).await?;
                 mail::enqueue(
                     tx,
@@ -659,6 +660,7 @@ pub async fn discard(app: &AppState, auth: &Authentication, id: UserId) -> AppRe
                     ..entry
                 })
                 .await?;
+                users::bump_credentials_version(tx, id).await?;
                 sessions::revoke_all_for_user(tx.conn()?, id, None, now).await?;
                 tokens::invitations::void_all(tx.conn()?, id, now).await?;
                 tokens::password_resets::void_all(tx.conn()?, id, now).await?;

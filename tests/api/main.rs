@@ -26,6 +26,7 @@ mod records_organizations_and_companies;
 mod records_playbooks;
 mod schema_sdl;
 mod sessions;
+mod sign_in_limits;
 mod single_use_tokens;
 mod stalls;
 mod statement_budgets;

@@ -22,6 +22,8 @@ async fn a_burst_past_the_hash_queue_is_refused_and_changes_nothing(backend: Bac
         // The burst comes from one client; its failures (there are none) must not be what
         // refuses it.
         config.sign_in_ip_max_failures = 10_000;
+        // Nor the account's limiter (every sign-in holds a reservation until it succeeds).
+        config.sign_in_max_failures = 10_000;
     })
     .await
     else {

@@ -7,7 +7,7 @@ use std::time::Duration as StdDuration;
 use serde_json::json;
 
 use crate::common::builders::{Cast, PASSWORD, UserBuilder};
-use crate::common::footprint::{footprint, outbox_count};
+use crate::common::footprint::{assert_failed_attempts, footprint, outbox_count};
 use crate::common::{TestApp, audit_trail};
 use crate::on_both_backends;
 use portal_admin::domain::{AuditAction, AuditRecordType};
@@ -48,9 +48,10 @@ async fn starting_enrolment_needs_the_password(app: TestApp) {
     assert_eq!(confirm.error_code(), "BAD_USER_INPUT");
     assert_eq!(
         footprint(&app, cleo.id).await,
-        before,
-        "refusals change nothing"
+        before.with_failed_attempts(1),
+        "refusals change nothing but the failed attempt's audit row"
     );
+    assert_failed_attempts(&app, cleo.id, 1).await;
 
     // With the password: enrolment runs, and the user is told by mail once it is on.
     let started = app.gql(Some(&token), START, json!({ "p": PASSWORD })).await;
@@ -102,14 +103,28 @@ async fn a_burst_of_wrong_passwords_starts_nothing(app: TestApp) {
             result.body
         );
     }
+    // Each attempt is reserved before its hash: at most the free attempts are checked.
+    let wrong = results
+        .iter()
+        .filter(|r| r.error_code() == "INVALID_CREDENTIALS")
+        .count();
+    assert_eq!(
+        app.app.passwords.runs() - runs,
+        wrong as u64,
+        "a hash for each answered check only"
+    );
     assert!(
-        app.app.passwords.runs() - runs <= 50,
-        "one check per request at most"
+        (1..=5).contains(&wrong),
+        "{wrong} checked, SIGN_IN_MAX_FAILURES is 5"
     );
     // The failures counted against the account: now even the right password waits.
     let throttled = app.gql(Some(&token), START, json!({ "p": PASSWORD })).await;
     assert_eq!(throttled.error_code(), "RATE_LIMITED");
-    assert_eq!(footprint(&app, cleo.id).await, before);
+    assert_eq!(
+        footprint(&app, cleo.id).await,
+        before.with_failed_attempts(wrong as i64)
+    );
+    assert_failed_attempts(&app, cleo.id, wrong).await;
 }
 
 async fn disabling_someones_two_factor_needs_the_admins_proof(app: TestApp) {
@@ -156,7 +171,12 @@ async fn disabling_someones_two_factor_needs_the_admins_proof(app: TestApp) {
         )
         .await;
     assert_eq!(supervisor.error_code(), "FORBIDDEN");
-    assert_eq!(footprint(&app, cast.customer_a.id).await, before);
+    // The admin's wrong password is audited on the admin, not on the user.
+    assert_eq!(
+        footprint(&app, cast.customer_a.id).await,
+        before.with_failed_attempts(1)
+    );
+    assert_failed_attempts(&app, cast.admin.id, 1).await;
     let still_in = app
         .gql(
             Some(&cast.customer_a_token),

@@ -1,4 +1,4 @@
-// My account: change password, and two-factor authentication (enroll with a QR code, recovery
+// My account: change password and email, and two-factor authentication (enroll with a QR code, recovery
 // codes shown once, regenerate them).
 
 import { loadViewer } from '../auth.js';
@@ -20,9 +20,9 @@ export function render(container, { viewer }) {
   const security = viewer.impersonation
     ? [card('Password and two-factor authentication',
       h('p', { class: 'muted', text: `${user.name}'s password, email and two-factor authentication cannot be changed while impersonating.` }))]
-    : [passwordCard(), twoFactorCard(user)];
+    : [passwordCard(), emailCard(user), twoFactorCard(user)];
   container.append(
-    pageHeader('My account', { subtitle: 'Your profile, password and two-factor authentication.' }),
+    pageHeader('My account', { subtitle: 'Your profile, password, email and two-factor authentication.' }),
     h('div', { class: 'grid-main' },
       h('div', { class: 'stack' }, security),
       h('div', { class: 'stack' }, profileCard(user))));
@@ -44,6 +44,38 @@ function profileCard(user) {
     ['Email', user.email],
     ['Role', enumBadge(user.role)],
   ]));
+}
+
+/**
+ * Changing one's own email: the current password, then a link to the new address; the address
+ * changes when that link is used (`/confirm-email`), and the old one is told.
+ */
+function emailCard(user) {
+  const pending = h('div', { class: 'pending-email' });
+  const showPending = (address) => {
+    replace(pending, address
+      ? h('p', { class: 'muted', role: 'status' },
+        `Waiting for confirmation: we sent a link to ${address}. Your address stays ${user.email} until it is used.`)
+      : []);
+  };
+  request('MyPendingEmail', { id: user.id })
+    .then(({ user: mine }) => showPending(mine?.pendingEmail))
+    .catch(() => showPending(null));
+  const form = h('form', { class: 'form' },
+    field({ label: 'New email', name: 'email', type: 'email', required: true, autocomplete: 'email' }),
+    field({ label: 'Current password', name: 'currentPassword', type: 'password', required: true, autocomplete: 'current-password' }),
+    h('div', { class: 'form-actions' }, button('Change email', { kind: 'primary', type: 'submit' })));
+  handleSubmit(form, async ({ email, currentPassword }) => {
+    const { updateUser } = await request('ChangeMyEmail', {
+      input: { id: user.id, email: email.trim(), currentPassword },
+    });
+    form.reset();
+    showPending(updateUser.pendingEmail);
+    toast(updateUser.pendingEmail
+      ? `We sent a confirmation link to ${updateUser.pendingEmail}.`
+      : 'Email unchanged.');
+  });
+  return card('Email', pending, whenServed(['ChangeMyEmail', 'MyPendingEmail'], () => form));
 }
 
 function passwordCard() {

@@ -11,6 +11,7 @@ pub mod organizations;
 pub mod outbox;
 pub mod playbooks;
 pub mod recovery_codes;
+pub mod reset_requests;
 pub mod sessions;
 pub mod teams;
 pub mod throttles;

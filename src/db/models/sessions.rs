@@ -217,3 +217,25 @@ pub async fn find_with_user(
     })?;
     Ok(found)
 }
+
+/// Whether `user_id` signed in from `client_ip` since `since` (a session of their own, not an
+/// impersonation): the client is one the account knows.
+pub async fn signed_in_from(
+    conn: &mut DbConn,
+    user_id: UserId,
+    client_ip: &str,
+    since: NaiveDateTime,
+) -> AppResult<bool> {
+    let found = dispatch!(conn, |c| {
+        diesel::select(diesel::dsl::exists(
+            sessions::table
+                .filter(sessions::user_id.eq(user_id))
+                .filter(sessions::client_ip.eq(client_ip))
+                .filter(sessions::impersonator_id.is_null())
+                .filter(sessions::created_at.ge(since)),
+        ))
+        .get_result::<bool>(c)
+        .await
+    })?;
+    Ok(found)
+}

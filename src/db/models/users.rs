@@ -31,6 +31,9 @@ pub struct User {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub version: i32,
+    /// Bumped by every credential change; a sign-in's session is written only while the version
+    /// its password was checked against is current.
+    pub credentials_version: i32,
 }
 
 impl User {
@@ -265,6 +268,61 @@ pub async fn record_sign_in(tx: &mut WriteTx, id: UserId, at: NaiveDateTime) -> 
             .await
     })?;
     Ok(())
+}
+
+/// Sign-in bookkeeping for a sign-in whose password was checked against credentials version
+/// `checked`: false (nothing written) when a reset, change, 2FA removal or discard has moved the
+/// version since. The UPDATE takes the user's row lock, so a credential change is either
+/// committed before it (and this sees the new version) or after the caller's session is
+/// committed (and revokes it).
+pub async fn record_sign_in_if_current(
+    tx: &mut WriteTx,
+    id: UserId,
+    at: NaiveDateTime,
+    checked: i32,
+) -> AppResult<bool> {
+    let count = dispatch!(tx.conn()?, |c| {
+        diesel::update(users::table.find(id))
+            .filter(users::credentials_version.eq(checked))
+            .filter(users::discarded_at.is_null())
+            .set((
+                users::last_sign_in_at.eq(at),
+                users::failed_sign_in_count.eq(0),
+            ))
+            .execute(c)
+            .await
+    })?;
+    Ok(count == 1)
+}
+
+/// Marks a credential change: sessions checked against the old credentials can no longer be
+/// issued (see [`record_sign_in_if_current`]).
+pub async fn bump_credentials_version(tx: &mut WriteTx, id: UserId) -> AppResult<()> {
+    dispatch!(tx.conn()?, |c| {
+        diesel::update(users::table.find(id))
+            .set(users::credentials_version.eq(users::credentials_version + 1))
+            .execute(c)
+            .await
+    })?;
+    Ok(())
+}
+
+/// Replaces a hash made with old parameters by one of the same password with today's, only if
+/// the stored hash is still `old` (not audited: the password is the same).
+pub async fn upgrade_password_hash(
+    tx: &mut WriteTx,
+    id: UserId,
+    old: &str,
+    new: &str,
+) -> AppResult<bool> {
+    let count = dispatch!(tx.conn()?, |c| {
+        diesel::update(users::table.find(id))
+            .filter(users::password_hash.eq(old))
+            .set(users::password_hash.eq(new))
+            .execute(c)
+            .await
+    })?;
+    Ok(count == 1)
 }
 
 /// Accepts TOTP time step `step` for the user only if it is newer than the last accepted one:

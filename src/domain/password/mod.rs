@@ -77,6 +77,23 @@ fn argon2() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
+/// Whether a stored PHC string uses today's algorithm and parameters (argon2id v19, m, t, p as
+/// [`argon2()`]); a hash that does not is upgraded at the next successful sign-in.
+pub fn is_current_hash(hash: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let current = argon2();
+    let Ok(params) = Params::try_from(&parsed) else {
+        return false;
+    };
+    parsed.algorithm == Algorithm::Argon2id.ident()
+        && parsed.version == Some(Version::V0x13.into())
+        && params.m_cost() == current.params().m_cost()
+        && params.t_cost() == current.params().t_cost()
+        && params.p_cost() == current.params().p_cost()
+}
+
 /// A new PHC hash string of `password` with a fresh salt, computed in `memory`.
 fn hash_blocking(password: &[u8], memory: &mut HashMemory) -> AppResult<String> {
     let failed = |e: &dyn std::fmt::Display| {

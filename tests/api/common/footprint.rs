@@ -133,3 +133,30 @@ pub async fn burst(
     });
     futures::future::join_all(attempts).await
 }
+
+impl Footprint {
+    /// The same footprint plus `n` audit events: what `n` wrong passwords leave (one
+    /// SIGN_IN_FAILED each, checked by [`assert_failed_attempts`]), and nothing else.
+    pub fn with_failed_attempts(&self, n: i64) -> Footprint {
+        Footprint {
+            audit_events: self.audit_events + n,
+            ..self.clone()
+        }
+    }
+}
+
+/// The newest `n` events of `user_id`'s History are SIGN_IN_FAILED with no actor (whoever typed
+/// the password is not known to be the owner), each with a reason.
+pub async fn assert_failed_attempts(app: &TestApp, user_id: UserId, n: usize) {
+    use portal_admin::domain::{AuditAction, AuditRecordType};
+    let history = super::audit_trail::history(app, AuditRecordType::User, user_id.0).await;
+    let failed: Vec<_> = history
+        .iter()
+        .take_while(|e| e.action() == AuditAction::SignInFailed)
+        .collect();
+    assert_eq!(failed.len(), n, "SIGN_IN_FAILED rows on top of the History");
+    for event in failed {
+        assert_eq!(event.event.actor_id, None, "no actor on a failed attempt");
+        assert!(event.event.reason.as_deref().is_some_and(|r| !r.is_empty()));
+    }
+}
