@@ -176,3 +176,52 @@ on_both_backends!(
     history_and_audit_pages_are_pinned,
     an_audited_update_is_pinned,
 );
+
+/// The database restarts between two requests (every pooled connection is terminated by the
+/// server, as a restart or failover does): the pool's liveness check, run on a connection idle
+/// longer than the alive-bypass window, finds each one dead and replaces it, so the next
+/// request succeeds. Terminates only this test's own database connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_restart_between_two_requests_is_survived() {
+    let Some(mut app) = TestApp::spawn_postgres().await else {
+        return;
+    };
+    app.stop_mail_worker().await;
+    let cast = Cast::new(&app).await;
+    let query = "{ viewer { user { id } } }";
+    let (first, _) = measure(&app, &cast.admin_token, query, json!({})).await;
+    assert_eq!(
+        first.data()["viewer"]["user"]["id"],
+        cast.admin.id.to_string()
+    );
+
+    let url = app.app.config.database_url.expose();
+    let name = url::Url::parse(&url)
+        .expect("database url")
+        .path()
+        .trim_start_matches('/')
+        .to_owned();
+    let admin_url = crate::common::replace_database(&url, "postgres");
+    crate::common::postgres_admin(
+        &admin_url,
+        &format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+        ),
+    )
+    .await;
+    tokio::time::sleep(
+        portal_admin::db::PG_ALIVE_BYPASS_WINDOW + std::time::Duration::from_millis(100),
+    )
+    .await;
+
+    let (second, cost) = measure(&app, &cast.admin_token, query, json!({})).await;
+    assert_eq!(
+        second.data()["viewer"]["user"]["id"],
+        cast.admin.id.to_string()
+    );
+    // The dead connection was discarded at checkout (the driver saw its socket close, or the
+    // liveness check failed on it) and a fresh one served the whole request.
+    assert_eq!(cost.request_statements(), 1, "{cost:?}");
+    assert_eq!(cost.checkouts, 1, "{cost:?}");
+}
