@@ -203,6 +203,7 @@ pub struct AuditQuery;
 impl AuditQuery {
     /// The audit log, newest first. Admins only (FORBIDDEN; FORBIDDEN_WHILE_IMPERSONATING while
     /// impersonating). Every filter is optional; they combine with AND.
+    #[graphql(complexity = "super::connection::page_cost(first, child_complexity)")]
     async fn audit_events(
         &self,
         ctx: &Context<'_>,

@@ -72,6 +72,7 @@ impl CallRecording {
     }
 
     /// Changes to this recording, newest first.
+    #[graphql(complexity = "super::connection::page_cost(first, child_complexity)")]
     async fn history(
         &self,
         ctx: &Context<'_>,

@@ -78,6 +78,7 @@ impl Company {
         Ok(rows.into_iter().map(Team).collect())
     }
 
+    #[graphql(complexity = "super::connection::page_cost(first, child_complexity)")]
     async fn members(
         &self,
         ctx: &Context<'_>,
@@ -113,6 +114,7 @@ impl Company {
     }
 
     /// Newest first by start time.
+    #[graphql(complexity = "super::connection::page_cost(first, child_complexity)")]
     async fn call_recordings(
         &self,
         ctx: &Context<'_>,
@@ -129,6 +131,7 @@ impl Company {
     }
 
     /// Changes to this company, with its membership changes (who was added or removed, role changes), newest first.
+    #[graphql(complexity = "super::connection::page_cost(first, child_complexity)")]
     async fn history(
         &self,
         ctx: &Context<'_>,
@@ -173,6 +176,7 @@ pub struct CompanyQuery;
 #[Object]
 impl CompanyQuery {
     /// Companies the viewer may see; `search` matches a part of the name, any case.
+    #[graphql(complexity = "super::connection::page_cost(first, child_complexity)")]
     async fn companies(
         &self,
         ctx: &Context<'_>,

@@ -17,6 +17,18 @@ pub struct ConnectionTotals {
     pub total_count: i64,
 }
 
+/// The complexity of a connection field: its selection counted once per row it may return
+/// (`first`, else the default page), so list sizes count in the request's complexity limit.
+/// Every field with a `first` argument declares it (`schema_sdl` checks the SDL for that).
+pub fn page_cost(first: Option<i32>, child_complexity: usize) -> usize {
+    let rows = first
+        .map_or(DEFAULT_PAGE_SIZE, i64::from)
+        .clamp(1, MAX_PAGE_SIZE);
+    usize::try_from(rows)
+        .unwrap_or(1)
+        .saturating_mul(child_complexity.max(1))
+}
+
 pub type Page<T> = Connection<String, T, ConnectionTotals, EmptyFields>;
 
 /// A validated page request. `after` is the decoded keyset cursor (the sort key of the last row

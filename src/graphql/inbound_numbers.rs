@@ -51,6 +51,7 @@ impl InboundNumber {
     }
 
     /// Changes to this number, newest first.
+    #[graphql(complexity = "super::connection::page_cost(first, child_complexity)")]
     async fn history(
         &self,
         ctx: &Context<'_>,

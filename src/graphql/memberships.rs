@@ -49,6 +49,7 @@ impl CompanyMembership {
     }
 
     /// Changes to this membership (who, which company, role), newest first.
+    #[graphql(complexity = "super::connection::page_cost(first, child_complexity)")]
     async fn history(
         &self,
         ctx: &Context<'_>,
@@ -81,6 +82,7 @@ impl TeamMembership {
     }
 
     /// Changes to this team membership, newest first.
+    #[graphql(complexity = "super::connection::page_cost(first, child_complexity)")]
     async fn history(
         &self,
         ctx: &Context<'_>,

@@ -49,6 +49,7 @@ impl Organization {
     }
 
     /// The organization's companies that the viewer may see.
+    #[graphql(complexity = "super::connection::page_cost(first, child_complexity)")]
     async fn companies(
         &self,
         ctx: &Context<'_>,
@@ -68,6 +69,7 @@ impl Organization {
     }
 
     /// Changes to this organization, newest first.
+    #[graphql(complexity = "super::connection::page_cost(first, child_complexity)")]
     async fn history(
         &self,
         ctx: &Context<'_>,
@@ -101,6 +103,7 @@ pub struct OrganizationQuery;
 #[Object]
 impl OrganizationQuery {
     /// Organizations the viewer may see (admins: all; others: those of their companies).
+    #[graphql(complexity = "super::connection::page_cost(first, child_complexity)")]
     async fn organizations(
         &self,
         ctx: &Context<'_>,

@@ -60,6 +60,7 @@ impl Playbook {
     }
 
     /// Changes to this playbook (its current version number; the content lives in `versions`), newest first.
+    #[graphql(complexity = "super::connection::page_cost(first, child_complexity)")]
     async fn history(
         &self,
         ctx: &Context<'_>,

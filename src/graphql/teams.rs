@@ -43,6 +43,7 @@ impl Team {
     }
 
     /// Changes to this team, newest first.
+    #[graphql(complexity = "super::connection::page_cost(first, child_complexity)")]
     async fn history(
         &self,
         ctx: &Context<'_>,

@@ -144,6 +144,7 @@ impl User {
     }
 
     /// Changes to this user, with their memberships and security events (sign-ins, password and 2FA changes), newest first.
+    #[graphql(complexity = "super::connection::page_cost(first, child_complexity)")]
     async fn history(
         &self,
         ctx: &Context<'_>,

@@ -86,6 +86,7 @@ pub struct UserQuery;
 #[Object]
 impl UserQuery {
     /// The users the viewer may see, by name.
+    #[graphql(complexity = "super::connection::page_cost(first, child_complexity)")]
     async fn users(
         &self,
         ctx: &Context<'_>,

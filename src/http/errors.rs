@@ -30,15 +30,20 @@ pub fn is_request_error(error: &ServerError) -> bool {
 /// Gives every error without a code its code and a message for people.
 pub fn code_errors(errors: &mut [ServerError], document: Option<&ExecutableDocument>) {
     for error in errors.iter_mut().filter(|e| code_of(e).is_none()) {
-        if is_request_error(error) {
+        let coercion = coercion_detail(&error.message);
+        if is_request_error(error) && coercion.is_none() {
             error.message = request_error_message(&error.message);
             set(error, "code", ErrorCode::BadUserInput.as_str());
-        } else if let Some(detail) = coercion_detail(&error.message) {
+        } else if let Some(detail) = coercion {
+            // While a field runs, the error sits at the argument's value; during validation
+            // (the complexity of a page reads its `first`) at the field itself.
             let argument = error
                 .locations
                 .first()
                 .zip(document)
-                .and_then(|(pos, doc)| argument_at(doc, *pos));
+                .and_then(|(pos, doc)| {
+                    argument_at(doc, *pos).or_else(|| page_argument_at(doc, *pos))
+                });
             error.message = match &argument {
                 Some((field, argument)) => {
                     format!("Invalid value for argument \"{argument}\" of \"{field}\": {detail}.")
@@ -117,6 +122,38 @@ fn argument_at(document: &ExecutableDocument, pos: Pos) -> Option<(String, Strin
                     .find(|(_, value)| value.pos == pos)
                     .map(|(name, _)| (field.node.name.node.to_string(), name.node.to_string()))
                     .or_else(|| search(&field.node.selection_set.node, pos)),
+                Selection::InlineFragment(fragment) => {
+                    search(&fragment.node.selection_set.node, pos)
+                }
+                Selection::FragmentSpread(_) => None,
+            })
+    }
+    document
+        .operations
+        .iter()
+        .find_map(|(_, operation)| search(&operation.node.selection_set.node, pos))
+        .or_else(|| {
+            document
+                .fragments
+                .values()
+                .find_map(|fragment| search(&fragment.node.selection_set.node, pos))
+        })
+}
+
+/// The page-size argument of the field that starts at `pos`: the only argument read before the
+/// request runs (`connection::page_cost` counts it in the complexity limit).
+fn page_argument_at(document: &ExecutableDocument, pos: Pos) -> Option<(String, String)> {
+    fn search(set: &SelectionSet, pos: Pos) -> Option<(String, String)> {
+        set.items
+            .iter()
+            .find_map(|selection| match &selection.node {
+                Selection::Field(field) if selection.pos == pos => field
+                    .node
+                    .arguments
+                    .iter()
+                    .find(|(name, _)| name.node == "first")
+                    .map(|(name, _)| (field.node.name.node.to_string(), name.node.to_string())),
+                Selection::Field(field) => search(&field.node.selection_set.node, pos),
                 Selection::InlineFragment(fragment) => {
                     search(&fragment.node.selection_set.node, pos)
                 }

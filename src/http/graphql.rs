@@ -173,47 +173,195 @@ fn selected_operation<'d>(
     Some(&operation.node)
 }
 
-/// How many sensitive mutations the operation's root selection holds, through fragments and
-/// aliases (`@skip` is ignored: counted anyway, erring on the side of refusing).
-fn sensitive_mutation_count(
-    document: &ExecutableDocument,
-    operation: &OperationDefinition,
-) -> usize {
-    fn count(
-        selection_set: &SelectionSet,
-        document: &ExecutableDocument,
-        seen_fragments: &mut Vec<String>,
-    ) -> usize {
-        selection_set
-            .items
+/// At most this many root fields in one mutation request: an aliased flood of changes is refused
+/// whole before anything runs (a console page changes one thing at a time).
+pub const MAX_ROOT_MUTATIONS: usize = 10;
+
+/// At most this many `totalCount` selections in one request: each counts every match.
+pub const MAX_TOTAL_COUNTS: usize = 10;
+
+/// The fields of a selection set, through fragments (each spread expanded once per path; a
+/// cycle is cut here and reported by validation), aliases included. `deep`: all levels, else
+/// the root level only. `@skip`/`@include` are ignored: counted anyway, erring on refusing.
+fn fields_of<'d>(
+    selection_set: &'d SelectionSet,
+    document: &'d ExecutableDocument,
+    deep: bool,
+    path: &mut Vec<&'d str>,
+    out: &mut Vec<&'d str>,
+) {
+    for selection in &selection_set.items {
+        match &selection.node {
+            Selection::Field(field) => {
+                out.push(field.node.name.node.as_str());
+                if deep {
+                    fields_of(&field.node.selection_set.node, document, deep, path, out);
+                }
+            }
+            Selection::InlineFragment(fragment) => {
+                fields_of(&fragment.node.selection_set.node, document, deep, path, out);
+            }
+            Selection::FragmentSpread(spread) => {
+                let name = spread.node.fragment_name.node.as_str();
+                if path.contains(&name) {
+                    continue;
+                }
+                if let Some(fragment) = document.fragments.get(name) {
+                    path.push(name);
+                    fields_of(&fragment.node.selection_set.node, document, deep, path, out);
+                    path.pop();
+                }
+            }
+        }
+        // A document whose fragments fan out (each spreading others many times) could otherwise
+        // take long to walk; past any limit the request is refused anyway.
+        if out.len() > 100_000 {
+            return;
+        }
+    }
+}
+
+/// A refusal of the request's shape before it runs (one coded error), or `None`.
+fn shape_refusal(document: &ExecutableDocument, operation: &OperationDefinition) -> Option<String> {
+    let mut root = Vec::new();
+    fields_of(
+        &operation.selection_set.node,
+        document,
+        false,
+        &mut Vec::new(),
+        &mut root,
+    );
+    if operation.ty == OperationType::Mutation {
+        if root.len() > MAX_ROOT_MUTATIONS {
+            return Some(format!(
+                "A request may make at most {MAX_ROOT_MUTATIONS} changes; send the rest separately."
+            ));
+        }
+        if root
             .iter()
-            .map(|selection| match &selection.node {
+            .filter(|f| SENSITIVE_MUTATIONS.contains(*f))
+            .count()
+            > 1
+        {
+            return Some(
+                "Send sign-in, password and two-factor mutations one per request.".to_owned(),
+            );
+        }
+    }
+    let mut all = Vec::new();
+    fields_of(
+        &operation.selection_set.node,
+        document,
+        true,
+        &mut Vec::new(),
+        &mut all,
+    );
+    if all.iter().filter(|f| **f == "totalCount").count() > MAX_TOTAL_COUNTS {
+        return Some(format!(
+            "A request may ask for `totalCount` at most {MAX_TOTAL_COUNTS} times."
+        ));
+    }
+    None
+}
+
+/// Input fields that hold several lines of text (a playbook's body, a reason): newlines and
+/// tabs are allowed there. Every other string argument or input field, anywhere in the schema,
+/// is one line: no control character at all. NUL and the other controls are refused everywhere.
+/// The rule is by name, so a new field is single-line (the strict side) unless listed here.
+pub const MULTILINE_FIELDS: &[&str] = &["body", "reason"];
+
+fn acceptable_text(field: &str, text: &str) -> bool {
+    let multiline = MULTILINE_FIELDS.contains(&field);
+    text.chars()
+        .all(|c| !c.is_control() || (multiline && matches!(c, '\n' | '\r' | '\t')))
+}
+
+/// The first string argument value of the operation (a literal in the document or a variable's
+/// value, inside input objects and lists too) that `acceptable_text` refuses: the name of its
+/// argument or input field. One check at the boundary for every string the API accepts, the
+/// same on both backends (PostgreSQL refuses NUL in text, SQLite would store it).
+fn unacceptable_text<'d>(
+    document: &'d ExecutableDocument,
+    operation: &'d OperationDefinition,
+    variables: &async_graphql::Variables,
+) -> Option<String> {
+    use async_graphql::Value as Const;
+    use async_graphql::parser::types::Field;
+    use async_graphql_value::Value;
+    fn check_const(field: &str, value: &Const) -> Option<String> {
+        match value {
+            Const::String(text) => (!acceptable_text(field, text)).then(|| field.to_owned()),
+            Const::List(items) => items.iter().find_map(|v| check_const(field, v)),
+            Const::Object(map) => map.iter().find_map(|(k, v)| check_const(k.as_str(), v)),
+            _ => None,
+        }
+    }
+    fn check(field: &str, value: &Value, variables: &async_graphql::Variables) -> Option<String> {
+        match value {
+            Value::String(text) => (!acceptable_text(field, text)).then(|| field.to_owned()),
+            Value::Variable(name) => variables
+                .get(name.as_str())
+                .and_then(|v| check_const(field, v)),
+            Value::List(items) => items.iter().find_map(|v| check(field, v, variables)),
+            Value::Object(map) => map
+                .iter()
+                .find_map(|(k, v)| check(k.as_str(), v, variables)),
+            _ => None,
+        }
+    }
+    fn walk<'d>(
+        set: &'d SelectionSet,
+        document: &'d ExecutableDocument,
+        variables: &async_graphql::Variables,
+        path: &mut Vec<&'d str>,
+    ) -> Option<String> {
+        set.items
+            .iter()
+            .find_map(|selection| match &selection.node {
                 Selection::Field(field) => {
-                    usize::from(SENSITIVE_MUTATIONS.contains(&field.node.name.node.as_str()))
+                    let field: &Field = &field.node;
+                    field
+                        .arguments
+                        .iter()
+                        .find_map(|(name, value)| check(name.node.as_str(), &value.node, variables))
+                        .or_else(|| walk(&field.selection_set.node, document, variables, path))
                 }
                 Selection::InlineFragment(fragment) => {
-                    count(&fragment.node.selection_set.node, document, seen_fragments)
+                    walk(&fragment.node.selection_set.node, document, variables, path)
                 }
                 Selection::FragmentSpread(spread) => {
-                    let name = spread.node.fragment_name.node.to_string();
-                    if seen_fragments.contains(&name) {
-                        return 0;
+                    let name = spread.node.fragment_name.node.as_str();
+                    if path.contains(&name) {
+                        return None;
                     }
-                    seen_fragments.push(name.clone());
-                    document
-                        .fragments
-                        .get(spread.node.fragment_name.node.as_str())
-                        .map_or(0, |f| {
-                            count(&f.node.selection_set.node, document, seen_fragments)
-                        })
+                    let fragment = document.fragments.get(name)?;
+                    path.push(name);
+                    let found = walk(&fragment.node.selection_set.node, document, variables, path);
+                    path.pop();
+                    found
                 }
             })
-            .sum()
     }
-    if operation.ty != OperationType::Mutation {
-        return 0;
-    }
-    count(&operation.selection_set.node, document, &mut Vec::new())
+    // Variables' defaults are text of the document too.
+    operation
+        .variable_definitions
+        .iter()
+        .find_map(|definition| {
+            let name = definition.node.name.node.as_str();
+            definition
+                .node
+                .default_value
+                .as_ref()
+                .and_then(|default| check_const(name, &default.node))
+        })
+        .or_else(|| {
+            walk(
+                &operation.selection_set.node,
+                document,
+                variables,
+                &mut Vec::new(),
+            )
+        })
 }
 
 /// The request's parameters, checked as GraphQL over HTTP says: `query` a string, `operationName`
@@ -418,6 +566,23 @@ pub async fn endpoint(req: Request, state: &HttpState) -> Response {
             .map(|codes| codes.0.clone())
             .unwrap_or_default(),
     };
+    // Authorization refusals go to the log (structured, in the request's span, so with its
+    // request id), not to the audit trail: see the README's security section.
+    for code in outcome.error_codes.iter().filter(|code| {
+        matches!(
+            code.as_str(),
+            "FORBIDDEN" | "FORBIDDEN_WHILE_IMPERSONATING" | "NOT_FOUND" | "UNAUTHENTICATED"
+        )
+    }) {
+        tracing::warn!(
+            target: "portal_admin::authorization",
+            request_id = %context.meta.request_id,
+            viewer_id = outcome.viewer_id.map(|id| id.to_string()),
+            operation = outcome.operation_name.as_deref(),
+            code = %code,
+            "authorization refused"
+        );
+    }
     response.extensions_mut().insert(outcome);
     response
 }
@@ -496,16 +661,40 @@ async fn handle(
             vec!["BAD_USER_INPUT".into()],
         );
     }
-    if let Some(operation) = operation
-        && sensitive_mutation_count(&document, operation) > 1
+    if let Some(message) = operation.and_then(|op| shape_refusal(&document, op)) {
+        return refuse_request(media, vec![request_error(ErrorCode::BadUserInput, message)]);
+    }
+    if let Some(field) =
+        operation.and_then(|op| unacceptable_text(&document, op, &request.variables))
     {
-        return refuse_request(
-            media,
-            vec![request_error(
+        // signIn answers as for any wrong credential: nothing about what was wrong.
+        let signs_in = operation.is_some_and(|op| {
+            let mut root = Vec::new();
+            fields_of(
+                &op.selection_set.node,
+                &document,
+                false,
+                &mut Vec::new(),
+                &mut root,
+            );
+            root.contains(&"signIn")
+        });
+        let error = if signs_in {
+            request_error(
+                ErrorCode::InvalidCredentials,
+                crate::error::AppError::InvalidCredentials.message(),
+            )
+        } else {
+            let mut error = request_error(
                 ErrorCode::BadUserInput,
-                "Send sign-in, password and two-factor mutations one per request.",
-            )],
-        );
+                format!("`{field}` cannot contain control characters."),
+            );
+            if let Some(extensions) = error.extensions.as_mut() {
+                extensions.set("field", field);
+            }
+            error
+        };
+        return refuse_request(media, vec![error]);
     }
     if let Some(error) = operation.and_then(|op| missing_variable(op, &request.variables)) {
         return refuse_request(media, vec![error]);

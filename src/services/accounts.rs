@@ -19,30 +19,45 @@ use crate::mail::{self, MailMessage};
 
 /// Validates and normalises an email address (trimmed; case kept for display, compared
 /// case-insensitively).
+/// An address the mailer will send to: lettre's parser (what the outbox later hands to SMTP)
+/// plus RFC 5321's limits (local part at most 64 octets, the whole at most 254), and a domain
+/// with a dot (no mail to bare hosts). Anything else answers BAD_USER_INPUT now, so an
+/// invitation is never accepted and then silently given up.
 pub fn validate_email(field: &'static str, email: &str) -> AppResult<String> {
     let email = email.trim();
-    let valid = email.len() <= 254
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !email.contains(char::is_whitespace)
-                && domain
-                    .chars()
-                    .all(|c| c.is_alphanumeric() || c == '.' || c == '-')
-        });
+    let invalid = || AppError::bad_input(field, "Enter a valid email address.");
+    if email.len() > 254 || email.chars().any(char::is_control) {
+        return Err(invalid());
+    }
+    let address: lettre::Address = email.parse().map_err(|_| invalid())?;
+    let domain = address.domain();
+    let valid = address.user().len() <= 64
+        && !address.user().contains(char::is_whitespace)
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && domain
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '.' || c == '-');
     if valid {
         Ok(email.to_owned())
     } else {
-        Err(AppError::bad_input(field, "Enter a valid email address."))
+        Err(invalid())
     }
 }
 
+/// A person's or a record's name: one line (no control character at all, so no CR/LF can reach
+/// a mail header or body line), at most 200 characters.
 pub fn validate_name(field: &'static str, name: &str) -> AppResult<String> {
     let name = name.trim();
     if name.is_empty() {
         return Err(AppError::bad_input(field, "The name cannot be empty."));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(AppError::bad_input(
+            field,
+            "The name cannot contain line breaks or control characters.",
+        ));
     }
     if name.chars().count() > 200 {
         return Err(AppError::bad_input(

@@ -9,7 +9,7 @@ use crate::db::models::memberships::{self, CompanyMembership, TeamMembership};
 use crate::db::models::{User, users};
 use crate::domain::viewer::{Authentication, Viewer};
 use crate::domain::{CompanyId, CompanyMembershipId, Role, TeamId, UserId};
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 
 pub async fn add_company_member(
     app: &AppState,
@@ -26,7 +26,7 @@ pub async fn add_company_member(
     app.db
         .write(auth.audit_actor(), |tx| {
             async move {
-                let user = users::get(tx.conn()?, user_id).await?;
+                let user = visible_user(tx.conn()?, &viewer, user_id).await?;
                 access::require_membership_manager(
                     &viewer,
                     company_id,
@@ -38,6 +38,26 @@ pub async fn add_company_member(
             .scope_boxed()
         })
         .await
+}
+
+/// The user if the viewer may see them (admins: anyone; others: themselves and whoever shares a
+/// company with them), else NOT_FOUND exactly as for an id that does not exist, so a supervisor
+/// learns nothing about users of other companies.
+async fn visible_user(
+    conn: &mut crate::db::DbConn,
+    viewer: &Viewer,
+    user_id: UserId,
+) -> AppResult<User> {
+    let user = users::get(conn, user_id).await?;
+    if viewer.is_admin() || user.id == viewer.user_id {
+        return Ok(user);
+    }
+    let sharing = memberships::members_among(conn, &[user_id], &viewer.company_ids).await?;
+    if sharing.contains(&user_id) {
+        Ok(user)
+    } else {
+        Err(AppError::not_found("User"))
+    }
 }
 
 pub async fn update_company_member(

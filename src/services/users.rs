@@ -2,8 +2,9 @@
 //!
 //! Who may do what (see also `access`):
 //! - Admins: everything, on everyone but their own role.
-//! - Supervisors: see the users who share a company with them; invite CUSTOMER users into their
-//!   own companies; resend those users' invitations. Nothing else on other users.
+//! - Supervisors: see the users who share a company with them; invite SUPERVISOR and CUSTOMER
+//!   users into their own companies (never above their own role); add to their companies only
+//!   users who already share one with them; resend those users' invitations. Nothing else on other users.
 //! - Customers: see themselves and the people of their companies, read-only.
 //! - Anyone signed in: change their own name; their own email with their current password and
 //!   a confirmation from the new address (`email_change`).
@@ -178,12 +179,9 @@ pub async fn create(app: &AppState, auth: &Authentication, input: CreateUser) ->
     }
     match viewer.role {
         Role::Admin => viewer.require_admin()?,
+        // Into their own companies, never above their own role: SUPERVISOR or CUSTOMER users
+        // with SUPERVISOR or CUSTOMER memberships (ADMIN was refused above).
         Role::Supervisor => {
-            if input.role != Role::Customer {
-                return Err(AppError::forbidden(
-                    "Supervisors can invite customers only.",
-                ));
-            }
             if input.memberships.is_empty() {
                 return Err(AppError::bad_input(
                     "memberships",
@@ -192,9 +190,9 @@ pub async fn create(app: &AppState, auth: &Authentication, input: CreateUser) ->
             }
             for membership in &input.memberships {
                 access::require_company_manager(viewer, membership.company_id, "Company")?;
-                if membership.role != Role::Customer {
+                if membership.role == Role::Admin {
                     return Err(AppError::forbidden(
-                        "Supervisors can invite customers only.",
+                        "Supervisors cannot invite above their own role.",
                     ));
                 }
             }

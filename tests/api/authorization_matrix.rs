@@ -299,7 +299,8 @@ fn rows() -> Vec<Row> {
                         "memberships": [{ "companyId": w.company_a, "role": "SUPERVISOR" }] } })
                 })
             },
-            expected: [UNAUTH, Ok, FORBIDDEN, FORBIDDEN, FORBIDDEN],
+            // Supervisors invite "into their own companies, never above their own role".
+            expected: [UNAUTH, Ok, Ok, NOT_FOUND, FORBIDDEN],
         },
         Row {
             operation: "createUser (ADMIN)",
@@ -487,7 +488,18 @@ fn rows() -> Vec<Row> {
                     json!({ "input": { "companyId": w.company_a, "userId": id(user.id), "role": "CUSTOMER" } })
                 })
             },
-            expected: [UNAUTH, Ok, Ok, NOT_FOUND, FORBIDDEN],
+            // Supervisor A cannot see B's customer: the same NOT_FOUND as for a missing id.
+            expected: [UNAUTH, Ok, NOT_FOUND, NOT_FOUND, FORBIDDEN],
+        },
+        Row {
+            operation: "addCompanyMember (a missing user id)",
+            document: "mutation($input: AddCompanyMemberInput!) { addCompanyMember(input: $input) { id } }",
+            setup: |_, w| {
+                Box::pin(async move {
+                    json!({ "input": { "companyId": w.company_a, "userId": "987654321", "role": "CUSTOMER" } })
+                })
+            },
+            expected: [UNAUTH, NOT_FOUND, NOT_FOUND, NOT_FOUND, FORBIDDEN],
         },
         Row {
             operation: "addCompanyMember (as SUPERVISOR)",
@@ -501,7 +513,8 @@ fn rows() -> Vec<Row> {
                     json!({ "input": { "companyId": w.company_a, "userId": id(user.id), "role": "SUPERVISOR" } })
                 })
             },
-            expected: [UNAUTH, Ok, FORBIDDEN, NOT_FOUND, FORBIDDEN],
+            // A supervisor in no company is invisible to supervisor A.
+            expected: [UNAUTH, Ok, NOT_FOUND, NOT_FOUND, FORBIDDEN],
         },
         Row {
             operation: "updateCompanyMember",
@@ -864,6 +877,100 @@ fn the_table_covers_every_operation() {
     assert!(
         missing.is_empty(),
         "operations missing from the matrix: {missing:?}"
+    );
+}
+
+/// The type name under list and non-null wrappers.
+fn base_type(ty: &async_graphql::parser::types::Type) -> &str {
+    use async_graphql::parser::types::BaseType;
+    let mut base = &ty.base;
+    while let BaseType::List(inner) = base {
+        base = &inner.base;
+    }
+    match base {
+        BaseType::Named(name) => name.as_str(),
+        BaseType::List(_) => unreachable!("unwrapped above"),
+    }
+}
+
+/// Every root operation that takes an `ID` (a user, membership or record id), directly or in a
+/// field of an input object, read from the served SDL.
+fn operations_taking_ids() -> Vec<String> {
+    use async_graphql::parser::types::{TypeKind, TypeSystemDefinition};
+    use std::collections::BTreeMap;
+    let sdl = async_graphql::parser::parse_schema(portal_admin::graphql::sdl()).expect("SDL");
+    let mut inputs: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut roots = Vec::new();
+    for definition in &sdl.definitions {
+        let TypeSystemDefinition::Type(ty) = definition else {
+            continue;
+        };
+        match &ty.node.kind {
+            TypeKind::InputObject(input) => {
+                inputs.insert(
+                    ty.node.name.node.to_string(),
+                    input
+                        .fields
+                        .iter()
+                        .map(|f| base_type(&f.node.ty.node).to_owned())
+                        .collect(),
+                );
+            }
+            TypeKind::Object(object)
+                if matches!(ty.node.name.node.as_str(), "Query" | "Mutation") =>
+            {
+                for field in &object.fields {
+                    let args = field
+                        .node
+                        .arguments
+                        .iter()
+                        .map(|a| base_type(&a.node.ty.node).to_owned())
+                        .collect::<Vec<_>>();
+                    roots.push((field.node.name.node.to_string(), args));
+                }
+            }
+            _ => {}
+        }
+    }
+    fn takes_id(ty: &str, inputs: &BTreeMap<String, Vec<String>>, depth: usize) -> bool {
+        ty == "ID"
+            || (depth < 8
+                && inputs
+                    .get(ty)
+                    .is_some_and(|fields| fields.iter().any(|f| takes_id(f, inputs, depth + 1))))
+    }
+    roots
+        .into_iter()
+        .filter(|(_, args)| args.iter().any(|a| takes_id(a, &inputs, 0)))
+        .map(|(name, _)| name)
+        .collect()
+}
+
+/// Every operation that takes an id has a cross-company case in the table: a signed-in viewer of
+/// the other company (every target belongs to company A, so supervisor B; or supervisor A asking
+/// for company B) is refused NOT_FOUND or FORBIDDEN. Enumerated from the SDL, so a new operation
+/// with an id argument fails here until its row says what another company's viewer gets.
+#[test]
+fn every_operation_taking_an_id_has_a_cross_company_case() {
+    let rows = rows();
+    let operations = operations_taking_ids();
+    assert!(
+        operations.len() >= 30,
+        "the SDL walk found too few operations: {operations:?}"
+    );
+    let refused = |o: Outcome| o == NOT_FOUND || o == FORBIDDEN;
+    let missing: Vec<&String> = operations
+        .iter()
+        .filter(|op| {
+            !rows.iter().any(|row| {
+                row.operation.split(' ').next() == Some(op.as_str())
+                    && (refused(row.expected[3]) || row.expected[2] == NOT_FOUND)
+            })
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "operations taking an id without a cross-company row: {missing:?}"
     );
 }
 

@@ -362,3 +362,83 @@ fn every_variable_has_a_flag_and_a_readme_row() {
     }
     assert!(variables.len() >= 30, "{variables:?}");
 }
+
+/// An authorization refusal is logged (not audited: see the README's security section) with the
+/// request id, the operation and the code, at warn level, so operators see probing.
+#[test]
+fn authorization_refusals_are_logged_with_request_id_and_operation() {
+    use std::io::{BufRead, Read, Write};
+    let dir = tempfile::tempdir().expect("dir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let database = format!("sqlite://{}", dir.path().join("dev.db").display());
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = portal_admin(
+        dir.path(),
+        &[
+            ("DATABASE_URL", database.as_str()),
+            ("LISTEN_ADDR", listen.as_str()),
+            ("LOG_FORMAT", "json"),
+            ("RUST_LOG", "info"),
+        ],
+        &["serve"],
+    )
+    .stderr(Stdio::piped())
+    .stdout(Stdio::null())
+    .spawn()
+    .expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next_line = |pattern: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut seen = String::new();
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match lines_rx.recv_timeout(left) {
+                Ok(line) if line.contains(pattern) => return line,
+                Ok(line) => {
+                    seen.push_str(&line);
+                    seen.push('\n');
+                }
+                Err(_) => break,
+            }
+        }
+        panic!("no line with {pattern:?} in:\n{seen}");
+    };
+    next_line("portal-admin listening");
+
+    let body =
+        r#"{"query":"query ProbeUsers { users { totalCount } }","operationName":"ProbeUsers"}"#;
+    let mut stream = std::net::TcpStream::connect(&listen).expect("connect");
+    write!(
+        stream,
+        "POST /graphql HTTP/1.1\r\nHost: {listen}\r\nContent-Type: application/json\r\n\
+         Accept: application/json\r\nX-Request-Id: probe-4711\r\nConnection: close\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("answer");
+    assert!(answer.contains("UNAUTHENTICATED"), "{answer}");
+
+    let line = next_line("authorization refused");
+    let _ = child.kill();
+    let _ = child.wait();
+    let json: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line");
+    assert_eq!(json["level"], "WARN", "{line}");
+    assert_eq!(json["fields"]["code"], "UNAUTHENTICATED", "{line}");
+    assert_eq!(json["fields"]["operation"], "ProbeUsers", "{line}");
+    assert_eq!(json["fields"]["request_id"], "probe-4711", "{line}");
+}

@@ -27,6 +27,7 @@ mod records_inbound_numbers;
 mod records_memberships;
 mod records_organizations_and_companies;
 mod records_playbooks;
+mod request_bounds;
 mod schema_agreement;
 mod schema_sdl;
 mod sessions;

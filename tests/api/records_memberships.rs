@@ -1,12 +1,12 @@
 //! Teams, company memberships and team memberships: who may change them, the rules on roles,
 //! and the audit trail (shown on the company's and the user's History too).
 
-use portal_admin::domain::{AuditAction, AuditRecordType};
+use portal_admin::domain::{AuditAction, AuditRecordType, Role};
 use serde_json::{Value, json};
 
 use crate::common::TestApp;
 use crate::common::audit_trail::{history, latest};
-use crate::common::builders::{Cast, UserBuilder, add_team_member, team};
+use crate::common::builders::{Cast, UserBuilder, add_member, add_team_member, company, team};
 use crate::on_both_backends;
 
 const ADD: &str = "mutation($input: AddCompanyMemberInput!) { addCompanyMember(input: $input) { id role version user { id name } company { id } } }";
@@ -225,27 +225,51 @@ async fn membership_roles_follow_the_rules(app: TestApp) {
 async fn supervisors_manage_customer_memberships_of_their_company_only(app: TestApp) {
     let cast = Cast::new(&app).await;
     let supervisor = Some(cast.supervisor_a_token.as_str());
+    // Supervisor A also supervises a second company; the people there are visible to them.
+    let second = company(&app, "Second Site").await;
+    add_member(&app, cast.supervisor_a.id, second.id, Role::Supervisor).await;
     let newcomer = UserBuilder::customer().create(&app).await;
+    add_member(&app, newcomer.id, second.id, Role::Customer).await;
     let colleague = UserBuilder::supervisor().create(&app).await;
+    add_member(&app, colleague.id, second.id, Role::Supervisor).await;
+    let stranger = UserBuilder::customer().create(&app).await;
+    let unseen_supervisor = UserBuilder::supervisor().create(&app).await;
     let company_a = cast.company_a.id.to_string();
     let add = |company: &str, user: i64, role: &str| json!({ "input": { "companyId": company, "userId": user.to_string(), "role": role } });
 
     let refused = [
+        // Never a supervisor's membership, whatever its role, even one they can see.
         (
             supervisor,
             add(&company_a, colleague.id.0, "SUPERVISOR"),
             "FORBIDDEN",
         ),
-        // Never a supervisor's or an admin's membership, whatever its role.
         (
             supervisor,
             add(&company_a, colleague.id.0, "CUSTOMER"),
             "FORBIDDEN",
         ),
+        // Users who share none of their companies do not exist for them: NOT_FOUND, the
+        // answer for a missing id, whatever the user's role.
+        (
+            supervisor,
+            add(&company_a, stranger.id.0, "CUSTOMER"),
+            "NOT_FOUND",
+        ),
+        (
+            supervisor,
+            add(&company_a, unseen_supervisor.id.0, "CUSTOMER"),
+            "NOT_FOUND",
+        ),
         (
             supervisor,
             add(&company_a, cast.admin.id.0, "CUSTOMER"),
-            "FORBIDDEN",
+            "NOT_FOUND",
+        ),
+        (
+            supervisor,
+            add(&company_a, 999_999, "CUSTOMER"),
+            "NOT_FOUND",
         ),
         (
             supervisor,
