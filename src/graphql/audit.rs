@@ -38,6 +38,12 @@ impl AuditEvent {
         to_id(self.0.event.record_id)
     }
 
+    /// The record's name (user, organization, company, team) when the viewer may see it; null
+    /// otherwise and for other record types. Batched per page (DataLoader).
+    async fn record_label(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        label_of(ctx, self.0.event.record_type, self.0.event.record_id).await
+    }
+
     /// The user whose action it was (the impersonated user when via impersonation); null for
     /// the system and for anonymous requests.
     async fn actor(&self) -> Option<AuditUser> {
@@ -98,6 +104,17 @@ impl AuditFieldChange<'_> {
 
     async fn after(&self) -> Option<&str> {
         self.0.after_value.as_deref()
+    }
+
+    /// For an id-valued field (`user`, `company`, `companyId`, `teamId`, `userId`, `organizationId`): the name of
+    /// the record `before` names, when the viewer may see it; null otherwise.
+    async fn before_label(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        change_label(ctx, &self.0.field, self.0.before_value.as_deref()).await
+    }
+
+    /// Like `beforeLabel`, for `after`.
+    async fn after_label(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        change_label(ctx, &self.0.field, self.0.after_value.as_deref()).await
     }
 
     /// A secret (password hash, TOTP secret, token): it changed, its values are never kept.
@@ -262,4 +279,46 @@ impl AuditQuery {
             sealed_at: utc(seal.sealed_at),
         }))
     }
+}
+
+/// The name of record `id` of `record_type`, through the viewer's loaders (hidden: null).
+async fn label_of(
+    ctx: &Context<'_>,
+    record_type: AuditRecordType,
+    id: i64,
+) -> Result<Option<String>> {
+    use super::loaders::load;
+    use crate::domain::{CompanyId, OrganizationId, TeamId, UserId};
+    Ok(match record_type {
+        AuditRecordType::User => load(ctx, UserId(id)).await?.map(|r| r.name),
+        AuditRecordType::Organization => load(ctx, OrganizationId(id)).await?.map(|r| r.name),
+        AuditRecordType::Company => load(ctx, CompanyId(id)).await?.map(|r| r.name),
+        AuditRecordType::Team => load(ctx, TeamId(id)).await?.map(|r| r.name),
+        _ => None,
+    })
+}
+
+/// The record type an id-valued audited field names.
+fn id_field_type(field: &str) -> Option<AuditRecordType> {
+    match field {
+        "user" | "userId" | "actorId" => Some(AuditRecordType::User),
+        "organization" | "organizationId" => Some(AuditRecordType::Organization),
+        "company" | "companyId" => Some(AuditRecordType::Company),
+        "team" | "teamId" => Some(AuditRecordType::Team),
+        _ => None,
+    }
+}
+
+async fn change_label(
+    ctx: &Context<'_>,
+    field: &str,
+    value: Option<&str>,
+) -> Result<Option<String>> {
+    let (Some(record_type), Some(id)) = (
+        id_field_type(field),
+        value.and_then(|v| v.parse::<i64>().ok()),
+    ) else {
+        return Ok(None);
+    };
+    label_of(ctx, record_type, id).await
 }

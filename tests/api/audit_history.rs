@@ -488,3 +488,38 @@ on_both_backends!(
     impersonated_changes_name_the_admin,
     history_is_visible_to_whoever_may_see_the_record,
 );
+
+/// History names the records: the event's record and the ids a change refers to carry labels.
+async fn history_labels_name_the_records_and_the_ids_in_changes(app: TestApp) {
+    let cast = Cast::new(&app).await;
+    let company_id = cast.company_a.id.to_string();
+    let newcomer = UserBuilder::customer()
+        .name("Carla Client")
+        .create(&app)
+        .await;
+    app.gql(
+        Some(&cast.admin_token),
+        "mutation($input: AddCompanyMemberInput!) { addCompanyMember(input: $input) { id } }",
+        json!({ "input": { "companyId": company_id, "userId": newcomer.id.to_string(), "role": "CUSTOMER" } }),
+    )
+    .await
+    .data();
+    let response = app
+        .gql(
+            Some(&cast.admin_token),
+            "query($id: ID!) { company(id: $id) { history(first: 10) { edges { node { action recordType recordLabel changes { field after afterLabel } } } } } }",
+            json!({ "id": company_id }),
+        )
+        .await;
+    let history = response.data()["company"]["history"].clone();
+    let events = nodes(&history);
+    let added = &events[0];
+    assert_eq!(added["recordType"], "COMPANY_MEMBERSHIP");
+    assert!(added["recordLabel"].is_null());
+    assert_eq!(change(added, "user")["afterLabel"], "Carla Client");
+    let created = events.last().cloned().unwrap_or_default();
+    assert_eq!(created["recordType"], "COMPANY");
+    assert_eq!(created["recordLabel"], cast.company_a.name);
+}
+
+on_both_backends!(history_labels_name_the_records_and_the_ids_in_changes);
