@@ -150,11 +150,6 @@ pub struct AuditChainHead {
     pub sealed_at: DateTime<Utc>,
 }
 
-/// Whether the client selected `totalCount` (counting reads every match, so only on request).
-fn wants_total(ctx: &Context<'_>) -> bool {
-    ctx.look_ahead().field("totalCount").exists()
-}
-
 /// `history(first, after)` of a record the viewer has been given (so may see).
 pub async fn history(
     ctx: &Context<'_>,
@@ -163,7 +158,7 @@ pub async fn history(
     after: Option<String>,
 ) -> Result<Page<AuditEvent>> {
     let viewer = ctx.request().viewer().await?;
-    let request = PageRequest::new(first, after)?;
+    let request = PageRequest::new(ctx, first, after)?;
     let before = request.after_id()?.map(AuditEventId);
     let (rows, total) = service::history(
         ctx.app(),
@@ -171,7 +166,7 @@ pub async fn history(
         record,
         before,
         request.fetch_limit(),
-        wants_total(ctx),
+        request.with_total,
     )
     .await?;
     Ok(page(
@@ -232,7 +227,7 @@ impl AuditQuery {
         // Before the input is read, so non-admins learn nothing from its validation; the
         // service checks again, as every service does.
         viewer.require_admin()?;
-        let request = PageRequest::new(first, after)?;
+        let request = PageRequest::new(ctx, first, after)?;
         let after = request
             .after
             .as_deref()
@@ -257,7 +252,7 @@ impl AuditQuery {
             &filter,
             after,
             request.fetch_limit(),
-            wants_total(ctx),
+            request.with_total,
         )
         .await?;
         Ok(page(

@@ -110,11 +110,17 @@ pub async fn recordings_page(
     after: Option<String>,
 ) -> Result<Page<CallRecording>> {
     let viewer = ctx.request().viewer().await?;
-    let request = PageRequest::new(first, after)?;
+    let request = PageRequest::new(ctx, first, after)?;
     let after = request.after.as_deref().map(parse_cursor_key).transpose()?;
-    let (rows, total) =
-        call_recordings::company_page(ctx.app(), viewer, company_id, after, request.fetch_limit())
-            .await?;
+    let (rows, total) = call_recordings::company_page(
+        ctx.app(),
+        viewer,
+        company_id,
+        after,
+        request.fetch_limit(),
+        request.with_total,
+    )
+    .await?;
     Ok(page(&request, rows, total, cursor_key, CallRecording))
 }
 

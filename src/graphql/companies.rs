@@ -86,11 +86,17 @@ impl Company {
         after: Option<String>,
     ) -> Result<Page<CompanyMembership>> {
         let viewer = ctx.request().viewer().await?;
-        let request = PageRequest::new(first, after)?;
+        let request = PageRequest::new(ctx, first, after)?;
         let after = request.after_id()?.map(CompanyMembershipId);
-        let (rows, total) =
-            memberships::company_page(ctx.app(), viewer, self.0.id, after, request.fetch_limit())
-                .await?;
+        let (rows, total) = memberships::company_page(
+            ctx.app(),
+            viewer,
+            self.0.id,
+            after,
+            request.fetch_limit(),
+            request.with_total,
+        )
+        .await?;
         Ok(page(
             &request,
             rows,
@@ -185,14 +191,21 @@ impl CompanyQuery {
         search: Option<String>,
     ) -> Result<Page<Company>> {
         let viewer = ctx.request().viewer().await?;
-        let request = PageRequest::new(first, after)?;
+        let request = PageRequest::new(ctx, first, after)?;
         let filter = CompanyFilter {
             organization_id: None,
             search: search.as_deref().map(str::trim).filter(|s| !s.is_empty()),
         };
         let after = request.after_id()?.map(CompanyId);
-        let (rows, total) =
-            companies::page(ctx.app(), viewer, filter, after, request.fetch_limit()).await?;
+        let (rows, total) = companies::page(
+            ctx.app(),
+            viewer,
+            filter,
+            after,
+            request.fetch_limit(),
+            request.with_total,
+        )
+        .await?;
         Ok(page(&request, rows, total, |c| c.id.to_string(), Company))
     }
 

@@ -2,7 +2,7 @@
 //! opaque cursor, `pageInfo`, and `totalCount` of what the viewer may see.
 
 use async_graphql::connection::{Connection, Edge, EmptyFields};
-use async_graphql::{OutputType, SimpleObject};
+use async_graphql::{Context, OutputType, SimpleObject};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -37,10 +37,20 @@ pub type Page<T> = Connection<String, T, ConnectionTotals, EmptyFields>;
 pub struct PageRequest {
     pub first: i64,
     pub after: Option<String>,
+    /// Whether the client selected `totalCount`: counting reads every match, so a list counts
+    /// only when asked (every list builds its request here, so none can forget).
+    pub with_total: bool,
 }
 
 impl PageRequest {
-    pub fn new(first: Option<i32>, after: Option<String>) -> AppResult<Self> {
+    /// The page request of the connection field `ctx` resolves.
+    pub fn new(ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> AppResult<Self> {
+        let mut request = Self::parse(first, after)?;
+        request.with_total = ctx.look_ahead().field("totalCount").exists();
+        Ok(request)
+    }
+
+    fn parse(first: Option<i32>, after: Option<String>) -> AppResult<Self> {
         let first = match first {
             None => DEFAULT_PAGE_SIZE,
             Some(n) if (1..=MAX_PAGE_SIZE as i32).contains(&n) => i64::from(n),
@@ -52,7 +62,11 @@ impl PageRequest {
             }
         };
         let after = after.map(|cursor| decode_cursor(&cursor)).transpose()?;
-        Ok(Self { first, after })
+        Ok(Self {
+            first,
+            after,
+            with_total: false,
+        })
     }
 
     /// Rows to fetch: one more than the page, to know whether another page follows.
@@ -85,7 +99,8 @@ pub fn decode_cursor(cursor: &str) -> AppResult<String> {
 }
 
 /// Builds a connection from rows fetched with [`PageRequest::fetch_limit`]; `key` gives each
-/// row's sort key, which becomes its cursor.
+/// row's sort key, which becomes its cursor. `total_count` is only read by a client that selected
+/// `totalCount` (`PageRequest::with_total`); otherwise it is not computed and never shown.
 pub fn page<R, T: OutputType>(
     request: &PageRequest,
     mut rows: Vec<R>,
@@ -113,12 +128,15 @@ mod tests {
 
     #[test]
     fn first_is_capped_and_cursors_round_trip() {
-        assert!(PageRequest::new(Some(101), None).is_err());
-        assert!(PageRequest::new(Some(0), None).is_err());
-        assert_eq!(PageRequest::new(None, None).map(|p| p.first).ok(), Some(20));
+        assert!(PageRequest::parse(Some(101), None).is_err());
+        assert!(PageRequest::parse(Some(0), None).is_err());
+        assert_eq!(
+            PageRequest::parse(None, None).map(|p| p.first).ok(),
+            Some(20)
+        );
         let cursor = encode_cursor("2026-11-29 12:00:00|42");
-        let request = PageRequest::new(Some(5), Some(cursor)).expect("valid");
+        let request = PageRequest::parse(Some(5), Some(cursor)).expect("valid");
         assert_eq!(request.after.as_deref(), Some("2026-11-29 12:00:00|42"));
-        assert!(PageRequest::new(None, Some("%%%".into())).is_err());
+        assert!(PageRequest::parse(None, Some("%%%".into())).is_err());
     }
 }

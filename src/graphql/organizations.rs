@@ -57,14 +57,21 @@ impl Organization {
         after: Option<String>,
     ) -> Result<Page<Company>> {
         let viewer = ctx.request().viewer().await?;
-        let request = PageRequest::new(first, after)?;
+        let request = PageRequest::new(ctx, first, after)?;
         let filter = CompanyFilter {
             organization_id: Some(self.0.id),
             search: None,
         };
         let after = request.after_id()?.map(CompanyId);
-        let (rows, total) =
-            companies::page(ctx.app(), viewer, filter, after, request.fetch_limit()).await?;
+        let (rows, total) = companies::page(
+            ctx.app(),
+            viewer,
+            filter,
+            after,
+            request.fetch_limit(),
+            request.with_total,
+        )
+        .await?;
         Ok(page(&request, rows, total, |c| c.id.to_string(), Company))
     }
 
@@ -111,10 +118,16 @@ impl OrganizationQuery {
         after: Option<String>,
     ) -> Result<Page<Organization>> {
         let viewer = ctx.request().viewer().await?;
-        let request = PageRequest::new(first, after)?;
+        let request = PageRequest::new(ctx, first, after)?;
         let after = request.after_id()?.map(OrganizationId);
-        let (rows, total) =
-            organizations::page(ctx.app(), viewer, after, request.fetch_limit()).await?;
+        let (rows, total) = organizations::page(
+            ctx.app(),
+            viewer,
+            after,
+            request.fetch_limit(),
+            request.with_total,
+        )
+        .await?;
         Ok(page(
             &request,
             rows,

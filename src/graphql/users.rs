@@ -95,7 +95,7 @@ impl UserQuery {
         after: Option<String>,
     ) -> Result<Page<User>> {
         let viewer = ctx.request().viewer().await?;
-        let request = PageRequest::new(first, after)?;
+        let request = PageRequest::new(ctx, first, after)?;
         let after = request
             .after
             .as_deref()
@@ -117,8 +117,15 @@ impl UserQuery {
                 .transpose()?,
             search: filter.search,
         };
-        let (rows, total) =
-            service::list(ctx.app(), viewer, filter, after, request.fetch_limit()).await?;
+        let (rows, total) = service::list(
+            ctx.app(),
+            viewer,
+            filter,
+            after,
+            request.fetch_limit(),
+            request.with_total,
+        )
+        .await?;
         let ids: Vec<UserId> = rows.iter().map(|u| u.id).collect();
         let details = service::page_details(ctx.app(), viewer, &ids).await?;
         ctx.request().remember_details(details);

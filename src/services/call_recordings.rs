@@ -142,10 +142,15 @@ pub async fn company_page(
     company_id: CompanyId,
     after: Option<(chrono::NaiveDateTime, CallRecordingId)>,
     limit: i64,
+    with_total: bool,
 ) -> AppResult<(Vec<CallRecording>, i64)> {
     access::require_company_visible(viewer, company_id, "Company")?;
     let mut conn = app.db.conn().await?;
     let rows = call_recordings::company_page(&mut conn, company_id, after, limit).await?;
-    let total = call_recordings::company_count(&mut conn, company_id).await?;
+    let total = if with_total {
+        call_recordings::company_count(&mut conn, company_id).await?
+    } else {
+        0
+    };
     Ok((rows, total))
 }

@@ -142,17 +142,23 @@ pub async fn visible_by_ids(
     Ok(access::only_visible(viewer, rows))
 }
 
-/// One page of the companies the viewer may see that match `filter`, and how many match.
+/// One page of the companies the viewer may see that match `filter`, and (`with_total`) how many
+/// match; 0 when not asked.
 pub async fn page(
     app: &AppState,
     viewer: &Viewer,
     filter: CompanyFilter<'_>,
     after: Option<CompanyId>,
     limit: i64,
+    with_total: bool,
 ) -> AppResult<(Vec<Company>, i64)> {
     let scope = access::company_scope(viewer);
     let mut conn = app.db.conn().await?;
     let rows = companies::page(&mut conn, scope, filter, after, limit).await?;
-    let total = companies::count(&mut conn, scope, filter).await?;
+    let total = if with_total {
+        companies::count(&mut conn, scope, filter).await?
+    } else {
+        0
+    };
     Ok((rows, total))
 }

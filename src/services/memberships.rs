@@ -156,11 +156,16 @@ pub async fn company_page(
     company_id: CompanyId,
     after: Option<CompanyMembershipId>,
     limit: i64,
+    with_total: bool,
 ) -> AppResult<(Vec<CompanyMembership>, i64)> {
     access::require_company_visible(viewer, company_id, "Company")?;
     let mut conn = app.db.conn().await?;
     let rows = memberships::company_page(&mut conn, company_id, after, limit).await?;
-    let total = memberships::company_count(&mut conn, company_id).await?;
+    let total = if with_total {
+        memberships::company_count(&mut conn, company_id).await?
+    } else {
+        0
+    };
     Ok((rows, total))
 }
 

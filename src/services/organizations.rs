@@ -119,10 +119,15 @@ pub async fn page(
     viewer: &Viewer,
     after: Option<OrganizationId>,
     limit: i64,
+    with_total: bool,
 ) -> AppResult<(Vec<Organization>, i64)> {
     let scope = access::company_scope(viewer);
     let mut conn = app.db.conn().await?;
     let rows = organizations::page(&mut conn, scope, after, limit).await?;
-    let total = organizations::count(&mut conn, scope).await?;
+    let total = if with_total {
+        organizations::count(&mut conn, scope).await?
+    } else {
+        0
+    };
     Ok((rows, total))
 }

@@ -46,6 +46,7 @@ pub async fn list(
     filter: UserFilter,
     after: Option<(String, UserId)>,
     limit: i64,
+    with_total: bool,
 ) -> AppResult<(Vec<User>, i64)> {
     if let Some(company_id) = filter.company_id {
         access::require_company_visible(viewer, company_id, "Company")?;
@@ -67,7 +68,11 @@ pub async fn list(
         search: filter.search.map(|s| s.chars().take(200).collect()),
     };
     let rows = users::page(&mut conn, &query, after, limit).await?;
-    let total = users::count(&mut conn, &query).await?;
+    let total = if with_total {
+        users::count(&mut conn, &query).await?
+    } else {
+        0
+    };
     Ok((rows, total))
 }
 

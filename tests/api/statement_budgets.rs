@@ -175,7 +175,63 @@ on_both_backends!(
     user_by_id_costs_two_statements,
     history_and_audit_pages_are_pinned,
     an_audited_update_is_pinned,
+    lists_count_only_when_total_count_is_selected,
 );
+
+/// No `COUNT(*)` unless `totalCount` is selected: every list costs exactly one statement more
+/// with it than without, and answers the right total when asked.
+async fn lists_count_only_when_total_count_is_selected(app: TestApp) {
+    let (app, cast) = quiet_cast(app).await;
+    let members = format!(
+        "company(id: \"{}\") {{ members(first: 50) {{ TOTAL edges {{ node {{ id role }} }} }} }}",
+        cast.company_a.id
+    );
+    let lists = [
+        (
+            "users",
+            "users(first: 50) { TOTAL edges { node { id name memberships { role company { id name } } } } }",
+        ),
+        (
+            "companies",
+            "companies(first: 50) { TOTAL edges { node { id name } } }",
+        ),
+        (
+            "organizations",
+            "organizations(first: 50) { TOTAL edges { node { id name } } }",
+        ),
+        ("members", members.as_str()),
+        (
+            "auditEvents",
+            "auditEvents(first: 20) { TOTAL edges { node { id action } } }",
+        ),
+    ];
+    for (name, selection) in lists {
+        let costs: Vec<(u64, Value)> = {
+            let mut costs = Vec::new();
+            for total in ["", "totalCount"] {
+                let query = format!("{{ {} }}", selection.replace("TOTAL", total));
+                let (response, cost) = measure(&app, &cast.admin_token, &query, json!({})).await;
+                let data = response.data();
+                let list = if name == "members" {
+                    data["company"]["members"].clone()
+                } else {
+                    data[name].clone()
+                };
+                assert!(
+                    !list["edges"].as_array().is_none_or(Vec::is_empty),
+                    "{name}: {data}"
+                );
+                assert_eq!(cost.checkouts, 1, "{name}: {cost:?}");
+                costs.push((cost.request_statements(), list["totalCount"].clone()));
+            }
+            costs
+        };
+        let (without, with) = (&costs[0], &costs[1]);
+        assert_eq!(with.0, without.0 + 1, "{name}: {costs:?}");
+        assert!(without.1.is_null(), "{name}: {costs:?}");
+        assert!(with.1.as_i64().is_some_and(|n| n > 0), "{name}: {costs:?}");
+    }
+}
 
 /// The database restarts between two requests (every pooled connection is terminated by the
 /// server, as a restart or failover does): the pool's liveness check, run on a connection idle
