@@ -18,9 +18,13 @@ export function marker(event) {
     icon('eye', { size: 13 }), label);
 }
 
-function value(text) {
+/** A changed value; an id the API could name (and the viewer may see) reads as the name, the id kept beside it. */
+function value(text, label = null) {
   if (text === null || text === undefined || text === '') {
     return h('span', { class: 'change-value muted', text: 'empty' });
+  }
+  if (label) {
+    return h('span', { class: 'change-value', title: `id ${text}` }, label, h('span', { class: 'muted small', text: ` #${text}` }));
   }
   return h('span', { class: 'change-value', text });
 }
@@ -39,9 +43,9 @@ export function changesList(all, field = null) {
     changes.map((c) => h('li', {},
       h('code', { class: 'change-field', text: c.field }),
       c.redacted ? h('span', { class: 'muted', text: 'changed (secret, value not recorded)' }) : [
-        value(c.before),
+        value(c.before, c.beforeLabel),
         h('span', { class: 'change-arrow', 'aria-label': 'changed to', text: '→' }),
-        value(c.after)])),
+        value(c.after, c.afterLabel)])),
     others > 0 && h('li', { class: 'muted small', text: `and ${others} other field${others === 1 ? '' : 's'}` }));
 }
 
@@ -50,7 +54,10 @@ export function eventItem(event, { showRecord = false, field = null } = {}) {
     h('div', { class: 'event-head' },
       h('span', { class: 'event-action', text: humanize(event.action) }),
       showRecord && recordLink(event),
-      h('span', { class: 'muted' }, 'by ', person(event.actor)),
+      // A failed sign-in is someone's attempt on the account, not the account owner's act.
+      event.action === 'SIGN_IN_FAILED'
+        ? h('span', { class: 'muted', text: 'attempt on this account' })
+        : h('span', { class: 'muted' }, 'by ', person(event.actor)),
       marker(event),
       h('span', { class: 'event-time muted' }, time(event.occurredAt))),
     event.reason && h('p', { class: 'event-reason' }, h('span', { class: 'muted', text: 'Reason: ' }), event.reason),
@@ -63,10 +70,13 @@ const RECORD_PAGES = {
 };
 
 export function recordLink(event) {
-  const label = `${humanize(event.recordType)} #${event.recordId}`;
+  const label = event.recordLabel
+    ? `${humanize(event.recordType)} ${event.recordLabel}`
+    : `${humanize(event.recordType)} #${event.recordId}`;
+  const title = `${humanize(event.recordType)} #${event.recordId}`;
   const page = RECORD_PAGES[event.recordType];
-  if (!page) return h('span', { class: 'event-record', text: label });
-  return h('a', { class: 'event-record', href: `/${page}/${encodeURIComponent(event.recordId)}`, text: label });
+  if (!page) return h('span', { class: 'event-record', title, text: label });
+  return h('a', { class: 'event-record', title, href: `/${page}/${encodeURIComponent(event.recordId)}`, text: label });
 }
 
 /**

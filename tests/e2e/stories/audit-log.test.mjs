@@ -50,9 +50,13 @@ test('an admin changes a billing rate and finds it in the audit log by field bil
   // The field filter waits for typing to pause: then it is in the URL and its page loads.
   await page.waitForURL((url) => url.searchParams.get('field') === 'billing*');
   await page.locator('.results .state-loading').waitFor({ state: 'detached' });
-  const event = page.locator('.event', { hasText: RATE_CHANGE })
-    .filter({ has: page.getByRole('link', { name: `Company #${company.id}` }) });
+  // The record reads by its name; its id stays on the link (title and address).
+  const recordLink = page.getByRole('link', { name: `Company ${company.name}` });
+  const event = page.locator('.event', { hasText: RATE_CHANGE }).filter({ has: recordLink });
   await event.waitFor();
+  const link = event.getByRole('link', { name: `Company ${company.name}` });
+  assert.equal(await link.getAttribute('title'), `Company #${company.id}`);
+  assert.equal(await link.getAttribute('href'), `/companies/${company.id}`);
   const text = await event.textContent();
   assert.match(text, new RegExp(`by ${env.admin.name}`));
   assert.match(text, /Direct/);
@@ -73,7 +77,7 @@ test('an admin changes a billing rate and finds it in the audit log by field bil
   const phone = await openPage(browser, { viewport: PHONE });
   await signIn(phone, env.admin);
   await phone.goto(`/audit?recordType=COMPANY&field=${encodeURIComponent('billing*')}`);
-  await phone.locator('.event', { hasText: `Company #${company.id}` }).first().waitFor();
+  await phone.locator('.event', { hasText: `Company ${company.name}` }).first().waitFor();
   await screenshot(phone, 'audit-log-2-phone');
 
   assertNoConsoleErrors(page, phone);
