@@ -26,27 +26,6 @@ struct NewAuditEvent<'a> {
     reason: Option<&'a str>,
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = audit_changes)]
-#[diesel(treat_none_as_default_value = false)]
-struct NewAuditChange<'a> {
-    event_id: AuditEventId,
-    record_type: AuditRecordType,
-    field: &'a str,
-    before_value: Option<String>,
-    after_value: Option<String>,
-    redacted: bool,
-    occurred_at: NaiveDateTime,
-}
-
-#[derive(Insertable)]
-#[diesel(table_name = audit_event_refs)]
-struct NewAuditRef {
-    event_id: AuditEventId,
-    record_type: AuditRecordType,
-    record_id: i64,
-}
-
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = audit_events)]
 #[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
@@ -86,6 +65,161 @@ pub struct AuditRef {
     pub record_id: i64,
 }
 
+/// An event as a page shows it: the event, its changes in write order, and the names of its
+/// actor and impersonator, all read in the page's own statement (correlated subqueries, see
+/// [`PageColumns`]).
+#[derive(Debug, Clone)]
+pub struct PageEvent {
+    pub event: AuditEvent,
+    pub changes: Vec<AuditChange>,
+    pub actor_name: Option<String>,
+    pub impersonator_name: Option<String>,
+}
+
+/// The columns a page reads besides the event's own: its changes as one JSON array of
+/// `[id, field, before, after, redacted]` (PostgreSQL `json_agg`, SQLite `json_group_array`;
+/// served by `audit_changes_event_idx`) and the two names (primary key lookups).
+struct PageColumns {
+    changes: &'static str,
+}
+
+impl PageColumns {
+    const ACTOR_NAME: &'static str =
+        "(SELECT u.name FROM users u WHERE u.id = audit_events.actor_id)";
+    const IMPERSONATOR_NAME: &'static str =
+        "(SELECT u.name FROM users u WHERE u.id = audit_events.impersonator_id)";
+
+    fn of(conn: &DbConn) -> Self {
+        let changes = match conn {
+            DbConn::Postgres(_) => {
+                "(SELECT json_agg(json_build_array(c.id, c.field, c.before_value, c.after_value, \
+                 c.redacted))::text FROM audit_changes c WHERE c.event_id = audit_events.id)"
+            }
+            DbConn::Sqlite(_) => {
+                "(SELECT json_group_array(json_array(c.id, c.field, c.before_value, c.after_value, \
+                 c.redacted)) FROM audit_changes c WHERE c.event_id = audit_events.id)"
+            }
+        };
+        Self { changes }
+    }
+}
+
+/// What a page's statement returns per event, before the changes' JSON is read.
+type PageRow = (AuditEvent, Option<String>, Option<String>, Option<String>);
+
+/// The select clause of a page: the event and [`PageColumns`].
+macro_rules! page_select {
+    ($columns:expr) => {
+        (
+            AuditEvent::as_select(),
+            diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::Text>>(
+                $columns.changes,
+            ),
+            diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::Text>>(
+                PageColumns::ACTOR_NAME,
+            ),
+            diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::Text>>(
+                PageColumns::IMPERSONATOR_NAME,
+            ),
+        )
+    };
+}
+
+fn page_events(rows: Vec<PageRow>) -> AppResult<Vec<PageEvent>> {
+    rows.into_iter()
+        .map(|(event, changes, actor_name, impersonator_name)| {
+            let changes = match changes {
+                Some(json) => changes_from_json(&event, &json)?,
+                None => Vec::new(),
+            };
+            Ok(PageEvent {
+                event,
+                changes,
+                actor_name,
+                impersonator_name,
+            })
+        })
+        .collect()
+}
+
+/// `[id, field, before, after, redacted]`, one element of a page's changes column.
+type ChangeJson = (
+    i64,
+    String,
+    Option<String>,
+    Option<String>,
+    serde_json::Value,
+);
+
+/// Reads the `[id, field, before, after, redacted]` rows of [`PageColumns`] (SQLite gives
+/// `redacted` as 0/1), sorted by id: the order they were written.
+fn changes_from_json(event: &AuditEvent, json: &str) -> AppResult<Vec<AuditChange>> {
+    let malformed = || {
+        crate::error::AppError::internal(anyhow::anyhow!(
+            "audit event {}: unreadable changes {json}",
+            event.id
+        ))
+    };
+    let rows: Vec<ChangeJson> = serde_json::from_str(json).map_err(|_| malformed())?;
+    let mut changes = rows
+        .into_iter()
+        .map(|(id, field, before_value, after_value, redacted)| {
+            let redacted = match redacted {
+                serde_json::Value::Bool(b) => b,
+                serde_json::Value::Number(n) => n.as_i64() == Some(1),
+                _ => return Err(malformed()),
+            };
+            Ok(AuditChange {
+                id,
+                event_id: event.id,
+                record_type: event.record_type,
+                field,
+                before_value,
+                after_value,
+                redacted,
+                occurred_at: event.occurred_at,
+            })
+        })
+        .collect::<AppResult<Vec<_>>>()?;
+    changes.sort_unstable_by_key(|c| c.id);
+    Ok(changes)
+}
+
+/// `SELECT * FROM (q1) AS p0 UNION ALL SELECT * FROM (q2) AS p1 …`: one statement for several
+/// queries of the same shape, each keeping its own ORDER BY and LIMIT (valid on both backends,
+/// which `union_all` of boxed queries cannot be built into for a number known only at run time).
+struct UnionAll<Q>(Vec<Q>);
+
+impl<Q> diesel::query_builder::QueryId for UnionAll<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q: diesel::query_builder::Query> diesel::query_builder::Query for UnionAll<Q> {
+    type SqlType = Q::SqlType;
+}
+
+impl<DB, Q> diesel::query_builder::QueryFragment<DB> for UnionAll<Q>
+where
+    DB: diesel::backend::Backend,
+    Q: diesel::query_builder::QueryFragment<DB>,
+{
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> diesel::QueryResult<()> {
+        for (n, query) in self.0.iter().enumerate() {
+            if n > 0 {
+                out.push_sql(" UNION ALL ");
+            }
+            out.push_sql("SELECT * FROM (");
+            query.walk_ast(out.reborrow())?;
+            out.push_sql(&format!(") AS p{n}"));
+        }
+        Ok(())
+    }
+}
+
 /// Inserts rows in one multi-row INSERT on PostgreSQL; SQLite's async wrapper has no batch
 /// insert for rows with nullable columns, so there it is one INSERT per row (same transaction).
 macro_rules! insert_all {
@@ -111,32 +245,53 @@ macro_rules! insert_all {
     };
 }
 
+/// PostgreSQL writes an event, its changes and its refs in one statement (one round trip).
+///
+/// The event row is produced by a `SELECT … WHERE pg_current_xact_id() IS NOT NULL`: that
+/// one-time filter runs before the row's `id` default (`nextval`) is evaluated, so the
+/// transaction holds its transaction id before it holds an event id, whatever it wrote
+/// before; the sealer's horizon relies on that (see `audit::seal`). The changes keep their
+/// write order (`WITH ORDINALITY`), so their ids follow it as with single-row inserts.
+const PG_INSERT_EVENT: &str = "\
+WITH event AS (
+    INSERT INTO audit_events
+        (occurred_at, action, record_type, record_id, actor_id, impersonator_id, request_id,
+         client_ip, reason)
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9
+    WHERE pg_current_xact_id() IS NOT NULL
+    RETURNING id
+), changes AS (
+    INSERT INTO audit_changes
+        (event_id, record_type, field, before_value, after_value, redacted, occurred_at)
+    SELECT event.id, $3, c.field, c.before_value, c.after_value, c.redacted, $1
+    FROM event,
+         unnest($10::text[], $11::text[], $12::text[], $13::bool[])
+             WITH ORDINALITY AS c (field, before_value, after_value, redacted, n)
+    ORDER BY c.n
+), refs AS (
+    INSERT INTO audit_event_refs (event_id, record_type, record_id)
+    SELECT event.id, r.record_type, r.record_id
+    FROM event, unnest($14::text[], $15::bigint[]) AS r (record_type, record_id)
+)
+SELECT id FROM event";
+
+#[derive(QueryableByName)]
+struct InsertedEvent {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: AuditEventId,
+}
+
+/// Writes one event with its changes and the records it shows on; the caller's transaction
+/// makes it atomic with the change it records. PostgreSQL: one statement
+/// ([`PG_INSERT_EVENT`]); SQLite: the event, then its changes and its refs as one multi-row
+/// INSERT each (calls on the connection's own thread, no network in between).
 pub(super) async fn insert_event(
     conn: &mut DbConn,
     actor: &AuditActor,
     now: NaiveDateTime,
     entry: &AuditEntry,
 ) -> AppResult<AuditEventId> {
-    let event = NewAuditEvent {
-        occurred_at: now,
-        action: entry.action,
-        record_type: entry.record.record_type,
-        record_id: entry.record.record_id,
-        actor_id: actor.actor_id,
-        impersonator_id: actor.impersonator_id,
-        request_id: actor.request_id.as_deref(),
-        client_ip: actor.client_ip.as_deref(),
-        reason: entry.reason.as_deref(),
-    };
-    let event_id: AuditEventId = dispatch!(conn, |c| {
-        diesel::insert_into(audit_events::table)
-            .values(&event)
-            .returning(audit_events::id)
-            .get_result(c)
-            .await
-    })?;
-
-    let changes: Vec<NewAuditChange<'_>> = entry
+    let changes: Vec<ChangeValues<'_>> = entry
         .changes
         .iter()
         .inspect(|change| {
@@ -147,37 +302,115 @@ pub(super) async fn insert_event(
                 change.field
             )
         })
-        .map(|change| NewAuditChange {
-            event_id,
-            record_type: entry.record.record_type,
+        .map(|change| ChangeValues {
             field: change.field,
             before_value: change.before.stored(),
             after_value: change.after.stored(),
             redacted: change.before.is_secret() || change.after.is_secret(),
-            occurred_at: now,
         })
         .collect();
-    insert_all!(conn, audit_changes::table, changes);
-
-    let mut refs = vec![NewAuditRef {
-        event_id,
-        record_type: entry.record.record_type,
-        record_id: entry.record.record_id,
-    }];
+    let mut refs = vec![(entry.record.record_type, entry.record.record_id)];
     for other in &entry.also_on {
-        if !refs
-            .iter()
-            .any(|r| r.record_type == other.record_type && r.record_id == other.record_id)
-        {
-            refs.push(NewAuditRef {
-                event_id,
-                record_type: other.record_type,
-                record_id: other.record_id,
-            });
+        let other = (other.record_type, other.record_id);
+        if !refs.contains(&other) {
+            refs.push(other);
         }
     }
-    insert_all!(conn, audit_event_refs::table, refs);
-    Ok(event_id)
+
+    match conn {
+        DbConn::Postgres(c) => {
+            use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text, Timestamp};
+            let inserted: InsertedEvent = diesel::sql_query(PG_INSERT_EVENT)
+                .bind::<Timestamp, _>(now)
+                .bind::<Text, _>(entry.action)
+                .bind::<Text, _>(entry.record.record_type)
+                .bind::<BigInt, _>(entry.record.record_id)
+                .bind::<Nullable<BigInt>, _>(actor.actor_id)
+                .bind::<Nullable<BigInt>, _>(actor.impersonator_id)
+                .bind::<Nullable<Text>, _>(actor.request_id.as_deref())
+                .bind::<Nullable<Text>, _>(actor.client_ip.as_deref())
+                .bind::<Nullable<Text>, _>(entry.reason.as_deref())
+                .bind::<Array<Text>, _>(changes.iter().map(|c| c.field).collect::<Vec<_>>())
+                .bind::<Array<Nullable<Text>>, _>(
+                    changes
+                        .iter()
+                        .map(|c| c.before_value.clone())
+                        .collect::<Vec<_>>(),
+                )
+                .bind::<Array<Nullable<Text>>, _>(
+                    changes
+                        .iter()
+                        .map(|c| c.after_value.clone())
+                        .collect::<Vec<_>>(),
+                )
+                .bind::<Array<Bool>, _>(changes.iter().map(|c| c.redacted).collect::<Vec<_>>())
+                .bind::<Array<Text>, _>(refs.iter().map(|r| r.0).collect::<Vec<_>>())
+                .bind::<Array<BigInt>, _>(refs.iter().map(|r| r.1).collect::<Vec<_>>())
+                .get_result(&mut **c)
+                .await?;
+            Ok(inserted.id)
+        }
+        DbConn::Sqlite(c) => {
+            let event = NewAuditEvent {
+                occurred_at: now,
+                action: entry.action,
+                record_type: entry.record.record_type,
+                record_id: entry.record.record_id,
+                actor_id: actor.actor_id,
+                impersonator_id: actor.impersonator_id,
+                request_id: actor.request_id.as_deref(),
+                client_ip: actor.client_ip.as_deref(),
+                reason: entry.reason.as_deref(),
+            };
+            let event_id: AuditEventId = diesel::insert_into(audit_events::table)
+                .values(&event)
+                .returning(audit_events::id)
+                .get_result(&mut **c)
+                .await?;
+            use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamp};
+            if !changes.is_empty() {
+                let mut insert = diesel::sql_query(
+                    "INSERT INTO audit_changes (event_id, record_type, field, before_value, \
+                     after_value, redacted, occurred_at) VALUES ",
+                )
+                .into_boxed::<diesel::sqlite::Sqlite>();
+                for (n, change) in changes.into_iter().enumerate() {
+                    insert = insert
+                        .sql(if n == 0 { "(" } else { ", (" })
+                        .sql("?, ?, ?, ?, ?, ?, ?)")
+                        .bind::<BigInt, _>(event_id.0)
+                        .bind::<Text, _>(entry.record.record_type)
+                        .bind::<Text, _>(change.field)
+                        .bind::<Nullable<Text>, _>(change.before_value)
+                        .bind::<Nullable<Text>, _>(change.after_value)
+                        .bind::<Bool, _>(change.redacted)
+                        .bind::<Timestamp, _>(now);
+                }
+                insert.execute(&mut **c).await?;
+            }
+            let mut insert = diesel::sql_query(
+                "INSERT INTO audit_event_refs (event_id, record_type, record_id) VALUES ",
+            )
+            .into_boxed::<diesel::sqlite::Sqlite>();
+            for (n, (record_type, record_id)) in refs.into_iter().enumerate() {
+                insert = insert
+                    .sql(if n == 0 { "(?, ?, ?)" } else { ", (?, ?, ?)" })
+                    .bind::<BigInt, _>(event_id.0)
+                    .bind::<Text, _>(record_type)
+                    .bind::<BigInt, _>(record_id);
+            }
+            insert.execute(&mut **c).await?;
+            Ok(event_id)
+        }
+    }
+}
+
+/// One field change of an event, as stored.
+struct ChangeValues<'a> {
+    field: &'a str,
+    before_value: Option<String>,
+    after_value: Option<String>,
+    redacted: bool,
 }
 
 /// How many audit events exist (tests check that a refused mutation wrote none).
@@ -212,7 +445,7 @@ pub async fn history(
     before: Option<AuditEventId>,
     limit: i64,
 ) -> AppResult<Vec<AuditEvent>> {
-    history_page(
+    let page = history_page(
         conn,
         CompanyScope::All,
         record_type,
@@ -220,7 +453,8 @@ pub async fn history(
         before,
         limit,
     )
-    .await
+    .await?;
+    Ok(page.into_iter().map(|e| e.event).collect())
 }
 
 /// The History visibility rule, written once for [`history_page`] and [`history_count`]: the
@@ -260,7 +494,8 @@ macro_rules! visible_history {
     }};
 }
 
-/// The events of a History as `scope` may see it (see [`visible_history`]), newest first.
+/// The events of a History as `scope` may see it (see [`visible_history`]), newest first, with
+/// their changes and people (one statement).
 pub async fn history_page(
     conn: &mut DbConn,
     scope: CompanyScope<'_>,
@@ -268,9 +503,10 @@ pub async fn history_page(
     record_id: i64,
     before: Option<AuditEventId>,
     limit: i64,
-) -> AppResult<Vec<AuditEvent>> {
+) -> AppResult<Vec<PageEvent>> {
     let before = before.unwrap_or(AuditEventId(i64::MAX));
-    let rows = visible_history!(
+    let columns = PageColumns::of(conn);
+    let rows: Vec<PageRow> = visible_history!(
         conn,
         scope,
         audit_event_refs::table.inner_join(audit_events::table),
@@ -280,12 +516,12 @@ pub async fn history_page(
             q.filter(audit_event_refs::event_id.lt(before))
                 .order(audit_event_refs::event_id.desc())
                 .limit(limit)
-                .select(AuditEvent::as_select())
+                .select(page_select!(columns))
                 .load(c)
                 .await
         }
     )?;
-    Ok(rows)
+    page_events(rows)
 }
 
 /// How many events a History shows to `scope` (the same rule as [`history_page`]).
@@ -392,23 +628,26 @@ macro_rules! filter_window {
     }};
 }
 
-/// One page of `auditEvents`: up to `limit` events after `after`, newest first.
+/// One page of `auditEvents`: up to `limit` events after `after`, newest first, with their
+/// changes and people.
 ///
-/// Without a field filter this is one query on `audit_events`, which the planner serves from
-/// the `(filter column, occurred_at, id)` index of a filter (or `(occurred_at, id)`), read
-/// backwards and stopped after `limit` rows. With a field filter it is one such query per
-/// `(record type, field)` pair on `audit_changes (record_type, field, occurred_at, event_id)`,
-/// joined to its event for the other filters, each stopped after `limit` rows; the pages are
-/// merged here. Either way a page costs about `limit` index entries per pair, whatever the size
-/// of the table.
+/// Without a field filter this is one statement on `audit_events`, which the planner serves
+/// from the `(filter column, occurred_at, id)` index of a filter (or `(occurred_at, id)`), read
+/// backwards and stopped after `limit` rows. With a field filter, the keys come from one
+/// statement ([`UnionAll`]) of one query per `(record type, field)` pair on `audit_changes
+/// (record_type, field, occurred_at, event_id)`, joined to its event for the other filters,
+/// each stopped after `limit` rows; they are merged here and the page's events read in a
+/// second statement. Either way a page costs about `limit` index entries per pair, whatever
+/// the size of the table.
 pub async fn events_page(
     conn: &mut DbConn,
     filter: &EventFilter,
     after: Option<EventKey>,
     limit: i64,
-) -> AppResult<Vec<AuditEvent>> {
+) -> AppResult<Vec<PageEvent>> {
+    let columns = PageColumns::of(conn);
     let Some(pairs) = &filter.fields else {
-        let rows = dispatch!(conn, |c| {
+        let rows: Vec<PageRow> = dispatch!(conn, |c| {
             let query = filter_events!(audit_events::table.into_boxed(), filter);
             filter_window!(
                 query,
@@ -419,46 +658,58 @@ pub async fn events_page(
             )
             .order((audit_events::occurred_at.desc(), audit_events::id.desc()))
             .limit(limit)
-            .select(AuditEvent::as_select())
+            .select(page_select!(columns))
             .load(c)
             .await
         })?;
-        return Ok(rows);
+        return page_events(rows);
     };
-    let mut keys: Vec<(NaiveDateTime, AuditEventId)> = Vec::new();
-    for (record_type, field) in pairs {
-        let found: Vec<(NaiveDateTime, AuditEventId)> = dispatch!(conn, |c| {
-            let query = audit_changes::table
-                .inner_join(audit_events::table)
-                .filter(audit_changes::record_type.eq(*record_type))
-                .filter(audit_changes::field.eq(*field))
-                .into_boxed();
-            let query = filter_events!(query, filter);
-            filter_window!(
-                query,
-                filter,
-                after,
-                audit_changes::occurred_at,
-                audit_changes::event_id
-            )
-            .order((
-                audit_changes::occurred_at.desc(),
-                audit_changes::event_id.desc(),
-            ))
-            .limit(limit)
-            .select((audit_changes::occurred_at, audit_changes::event_id))
-            .load(c)
-            .await
-        })?;
-        keys.extend(found);
+    if pairs.is_empty() {
+        return Ok(Vec::new());
     }
+    let mut keys: Vec<(NaiveDateTime, AuditEventId)> = dispatch!(conn, |c| {
+        let queries: Vec<_> = pairs
+            .iter()
+            .map(|(record_type, field)| {
+                let query = audit_changes::table
+                    .inner_join(audit_events::table)
+                    .filter(audit_changes::record_type.eq(*record_type))
+                    .filter(audit_changes::field.eq(*field))
+                    .into_boxed();
+                let query = filter_events!(query, filter);
+                filter_window!(
+                    query,
+                    filter,
+                    after,
+                    audit_changes::occurred_at,
+                    audit_changes::event_id
+                )
+                .order((
+                    audit_changes::occurred_at.desc(),
+                    audit_changes::event_id.desc(),
+                ))
+                .limit(limit)
+                .select((audit_changes::occurred_at, audit_changes::event_id))
+            })
+            .collect();
+        UnionAll(queries).load(c).await
+    })?;
     keys.sort_unstable_by(|a, b| b.cmp(a));
     keys.dedup();
     keys.truncate(usize::try_from(limit).unwrap_or(0));
     let ids: Vec<AuditEventId> = keys.iter().map(|(_, id)| *id).collect();
-    let mut events = events_by_ids(conn, &ids).await?;
-    events.sort_unstable_by_key(|e| std::cmp::Reverse(e.key()));
-    Ok(events)
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<PageRow> = dispatch!(conn, |c| {
+        audit_events::table
+            .filter(audit_events::id.eq_any(&ids))
+            .order((audit_events::occurred_at.desc(), audit_events::id.desc()))
+            .select(page_select!(columns))
+            .load(c)
+            .await
+    })?;
+    page_events(rows)
 }
 
 /// How many events match `filter` (reads every match: asked for only when a client selects

@@ -600,7 +600,6 @@ impl Database {
             actor,
             now: self.clock.now(),
             wake_outbox: false,
-            has_xid: false,
         };
         let outcome = work(&mut tx).await;
         let writer = tx._writer.take();
@@ -700,8 +699,6 @@ pub struct WriteTx {
     actor: AuditActor,
     now: NaiveDateTime,
     wake_outbox: bool,
-    /// Whether the transaction has taken its PostgreSQL transaction id (see [`WriteTx::audit`]).
-    has_xid: bool,
 }
 
 impl WriteTx {
@@ -730,18 +727,12 @@ impl WriteTx {
 
     /// Writes one audit event with its field changes, in this transaction.
     ///
-    /// On PostgreSQL the transaction takes its transaction id before its first event id: the
-    /// sealer relies on every holder of an uncommitted event id showing in snapshots (see
-    /// `audit::seal`).
+    /// On PostgreSQL the transaction takes its transaction id before its first event id (in
+    /// the same statement): the sealer relies on every holder of an uncommitted event id
+    /// showing in snapshots (see `audit::seal`).
     pub async fn audit(&mut self, entry: AuditEntry) -> AppResult<AuditEventId> {
         let actor = self.actor.clone();
         let now = self.now;
-        if !self.has_xid {
-            if let DbConn::Postgres(c) = self.conn()? {
-                c.batch_execute("SELECT pg_current_xact_id()").await?;
-            }
-            self.has_xid = true;
-        }
         audit::insert_event(self.conn()?, &actor, now, &entry).await
     }
 }

@@ -11,15 +11,11 @@
 //!   Newest first by (occurredAt, id), each filter served by an index (see `db::audit`).
 //! - The chain head (`auditChainHead`) is admin-only too; see `db::audit::seal`.
 
-use std::collections::HashMap;
-
 use chrono::NaiveDateTime;
 
 use crate::app::AppState;
-use crate::db::DbConn;
 use crate::db::audit::seal::{self, Seal};
-use crate::db::audit::{self, AuditChange, AuditEvent, EventFilter, EventKey};
-use crate::db::models::users;
+use crate::db::audit::{self, AuditChange, AuditEvent, EventFilter, EventKey, PageEvent};
 use crate::domain::audit::{FieldPattern, RecordRef};
 use crate::domain::viewer::Viewer;
 use crate::domain::{AuditAction, AuditEventId, AuditRecordType, UserId};
@@ -129,7 +125,7 @@ pub async fn history(
     } else {
         0
     };
-    Ok((views(&mut conn, events).await?, total))
+    Ok((views(events), total))
 }
 
 /// A page of the audit log. Admins only.
@@ -149,7 +145,7 @@ pub async fn events(
     } else {
         0
     };
-    Ok((views(&mut conn, events).await?, total))
+    Ok((views(events), total))
 }
 
 /// The newest seal: what an admin records elsewhere to detect a rewritten chain. Admins only.
@@ -159,44 +155,23 @@ pub async fn chain_head(app: &AppState, viewer: &Viewer) -> AppResult<Option<Sea
     seal::head(&mut conn).await
 }
 
-/// Events with their changes and the names of the people in them: two queries per page.
-async fn views(conn: &mut DbConn, events: Vec<AuditEvent>) -> AppResult<Vec<EventView>> {
-    let ids: Vec<AuditEventId> = events.iter().map(|e| e.id).collect();
-    let mut changes: HashMap<AuditEventId, Vec<AuditChange>> = HashMap::new();
-    if !ids.is_empty() {
-        for change in audit::changes_of(conn, &ids).await? {
-            changes.entry(change.event_id).or_default().push(change);
-        }
-    }
-    let mut people: Vec<UserId> = events
-        .iter()
-        .flat_map(|e| [e.actor_id, e.impersonator_id])
-        .flatten()
-        .collect();
-    people.sort_unstable();
-    people.dedup();
-    let names: HashMap<UserId, String> = if people.is_empty() {
-        HashMap::new()
-    } else {
-        users::find_many(conn, &people)
-            .await?
-            .into_iter()
-            .map(|u| (u.id, u.name))
-            .collect()
-    };
-    let person = |id: Option<UserId>| {
-        id.map(|id| Person {
-            id,
-            name: names.get(&id).cloned().unwrap_or_default(),
-        })
-    };
-    Ok(events
+/// The page's events as the API shows them (changes and names came with the page).
+fn views(events: Vec<PageEvent>) -> Vec<EventView> {
+    events
         .into_iter()
-        .map(|event| EventView {
-            changes: changes.remove(&event.id).unwrap_or_default(),
-            actor: person(event.actor_id),
-            impersonator: person(event.impersonator_id),
-            event,
+        .map(|page| {
+            let person = |id: Option<UserId>, name: Option<String>| {
+                id.map(|id| Person {
+                    id,
+                    name: name.unwrap_or_default(),
+                })
+            };
+            EventView {
+                actor: person(page.event.actor_id, page.actor_name),
+                impersonator: person(page.event.impersonator_id, page.impersonator_name),
+                changes: page.changes,
+                event: page.event,
+            }
         })
-        .collect())
+        .collect()
 }

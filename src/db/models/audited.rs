@@ -3,7 +3,7 @@
 //! [`audited_table!`] generates, in a model module, the queries every versioned audited record
 //! shares (the pattern of `users.rs`): `find`, `get`, `find_many`, `create` (insert plus CREATE
 //! event), `lock` (SELECT … FOR UPDATE on PostgreSQL), `apply` (the optimistic version check,
-//! the UPDATE, the diff, the version bump and one UPDATE event; nothing for a no-op) and
+//! one UPDATE that also bumps the version, the diff and one UPDATE event; nothing for a no-op) and
 //! `update` (`lock` then `apply`). The table needs `id`, `version` and `updated_at` columns;
 //! the row type must implement `Audited` and have `id` and `version` fields.
 
@@ -166,21 +166,14 @@ macro_rules! audited_table {
             }
             let id = before.id;
             let now = tx.now();
-            // `version` is re-set to its locked value so that a form with no fields is still a
-            // valid UPDATE (diesel refuses an empty SET); it is bumped below only on a change.
-            let after = $crate::db::dispatch!(tx.conn()?, |c| {
-                ::diesel::update($table::table.find(id))
-                    .set((changes, $table::version.eq(before.version)))
-                    .returning(<$row>::as_returning())
-                    .get_result(c)
-                    .await
-            })?;
-            let Some(entry) = $crate::domain::audit::update_entry(before, &after) else {
-                return Ok(after);
-            };
+            // One UPDATE sets the fields and bumps the version on the locked row. A form that
+            // changes nothing (known only once the row is back) gets its version and
+            // `updated_at` put back: the rare case pays the second statement, and the record
+            // ends exactly as it was, with no event.
             let after = $crate::db::dispatch!(tx.conn()?, |c| {
                 ::diesel::update($table::table.find(id))
                     .set((
+                        changes,
                         $table::version.eq(before.version + 1),
                         $table::updated_at.eq(now),
                     ))
@@ -188,6 +181,19 @@ macro_rules! audited_table {
                     .get_result(c)
                     .await
             })?;
+            let Some(entry) = $crate::domain::audit::update_entry(before, &after) else {
+                let unchanged = $crate::db::dispatch!(tx.conn()?, |c| {
+                    ::diesel::update($table::table.find(id))
+                        .set((
+                            $table::version.eq(before.version),
+                            $table::updated_at.eq(before.updated_at),
+                        ))
+                        .returning(<$row>::as_returning())
+                        .get_result(c)
+                        .await
+                })?;
+                return Ok(unchanged);
+            };
             tx.audit(shape(entry)).await?;
             Ok(after)
         }
