@@ -238,11 +238,29 @@ async fn serve(app: crate::app::App) -> anyhow::Result<()> {
             let _ = sealer_stopped.await;
         },
     );
+    let (stop_verifier, verifier_stopped) = tokio::sync::oneshot::channel::<()>();
+    let verifier = (app.config.audit_verify_interval_seconds > 0).then(|| {
+        let reporter = app.clone();
+        crate::db::audit::seal::spawn_verifier(
+            app.db.clone(),
+            std::time::Duration::from_secs(app.config.audit_verify_interval_seconds),
+            move |intact| reporter.metrics.audit_chain_verified(intact),
+            async {
+                let _ = verifier_stopped.await;
+            },
+        )
+    });
     let served = server.run(shutdown_signal()).await;
     // After the last request: mail those requests enqueued is in the outbox either way, and the
     // worker finishes the send in hand before the pool closes.
     let _ = stop_mail.send(());
     let _ = stop_sealer.send(());
+    let _ = stop_verifier.send(());
+    if let Some(verifier) = verifier
+        && let Err(err) = verifier.await
+    {
+        tracing::error!(error = %err, "audit verifier ended abnormally");
+    }
     if let Err(err) = sealer.await {
         tracing::error!(error = %err, "audit sealer ended abnormally");
     }

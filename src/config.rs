@@ -262,6 +262,15 @@ pub struct Config {
     )]
     pub audit_seal_interval_seconds: u64,
 
+    /// How often `serve` verifies the whole audit hash chain (0: never; `audit verify` by hand).
+    #[arg(
+        long,
+        env = "AUDIT_VERIFY_INTERVAL_SECONDS",
+        default_value_t = 3600,
+        global = true
+    )]
+    pub audit_verify_interval_seconds: u64,
+
     #[arg(
         long = "portal-env",
         visible_alias = "environment",

@@ -42,6 +42,8 @@ pub struct Metrics {
     outbox_failed: IntCounter,
     audit_unsealed: IntGauge,
     audit_last_seal_age: Gauge,
+    audit_chain_tampered: IntGauge,
+    audit_last_verify: Gauge,
     process_rss: IntGauge,
     process_cpu: Counter,
     process_fds: IntGauge,
@@ -56,6 +58,13 @@ const LATENCY_BUCKETS: &[f64] = &[
 ];
 
 impl Metrics {
+    /// Records a scheduled verification of the audit chain: intact or not, finished now.
+    pub fn audit_chain_verified(&self, intact: bool) {
+        self.audit_chain_tampered.set(i64::from(!intact));
+        self.audit_last_verify
+            .set(chrono::Utc::now().timestamp_millis() as f64 / 1000.0);
+    }
+
     pub fn new() -> anyhow::Result<Self> {
         let registry = Registry::new_custom(Some("portal_admin".into()), None)?;
         let process = Registry::new();
@@ -177,6 +186,20 @@ impl Metrics {
                 Gauge::new(
                     "audit_last_seal_age_seconds",
                     "Seconds since the newest seal (absent before the first)",
+                )?,
+            )?,
+            audit_chain_tampered: register(
+                r,
+                IntGauge::new(
+                    "audit_chain_tampered",
+                    "Whether the last scheduled verification of the hash chain found tampering (1) or not (0)",
+                )?,
+            )?,
+            audit_last_verify: register(
+                r,
+                Gauge::new(
+                    "audit_last_verify_timestamp_seconds",
+                    "Unix time the last scheduled verification of the hash chain finished (0 before the first)",
                 )?,
             )?,
             process_rss: register(

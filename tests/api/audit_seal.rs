@@ -296,6 +296,70 @@ async fn the_background_sealer_seals_new_events(app: TestApp) {
     verify_ok(&app);
 }
 
+/// `serve`'s scheduled verifier: intact, then a sealed event altered behind the application's
+/// back is found on the next run, and `/metrics` says so.
+async fn the_scheduled_verifier_flags_a_tampered_chain(app: TestApp) {
+    let cast = Cast::new(&app).await;
+    let target = rename(&app, cast.company_a.id, "Acme Verified").await;
+    seal_ok(&app);
+    let (found, mut findings) = tokio::sync::mpsc::unbounded_channel();
+    let reporter = app.app.clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let verifier = seal::spawn_verifier(
+        app.app.db.clone(),
+        Duration::from_millis(50),
+        move |intact| {
+            reporter.metrics.audit_chain_verified(intact);
+            let _ = found.send(intact);
+        },
+        async {
+            let _ = stopped.await;
+        },
+    );
+    let metrics = || async {
+        app.http
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .expect("sent")
+            .text()
+            .await
+            .expect("text")
+    };
+    assert_eq!(findings.recv().await, Some(true), "an intact chain first");
+    assert!(
+        metrics()
+            .await
+            .contains("\nportal_admin_audit_chain_tampered 0\n")
+    );
+
+    behind_the_back(
+        &app,
+        &format!("UPDATE audit_changes SET after_value = 'Acme Forged' WHERE event_id = {target}"),
+    )
+    .await;
+    let mut flagged = false;
+    for _ in 0..100 {
+        if findings.recv().await == Some(false) {
+            flagged = true;
+            break;
+        }
+    }
+    let _ = stop.send(());
+    verifier.await.expect("verifier stops");
+    assert!(flagged, "the scheduled run found the altered event");
+    let text = metrics().await;
+    assert!(
+        text.contains("\nportal_admin_audit_chain_tampered 1\n"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("\nportal_admin_audit_last_verify_timestamp_seconds 0\n"),
+        "{text}"
+    );
+    verify_reports(&app, &format!("audit event {target} was altered"));
+}
+
 async fn export_of_a_seeded_log_matches_it_event_by_event(app: TestApp) {
     let seeded = portal_admin(&app, &["seed-audit", "--events", "300", "--days", "30"]);
     assert!(seeded.status.success(), "seed failed: {}", stderr(&seeded));
@@ -438,6 +502,7 @@ async fn export_of_a_seeded_log_matches_it_event_by_event(app: TestApp) {
 
 on_both_backends!(
     sealed_chain_verifies_and_its_head_is_readable,
+    the_scheduled_verifier_flags_a_tampered_chain,
     altering_an_event_is_reported_with_its_id,
     altering_an_event_row_itself_is_reported,
     deleting_an_event_is_reported_with_its_id,

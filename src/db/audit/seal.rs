@@ -515,3 +515,43 @@ pub fn spawn_sealer(
         }
     })
 }
+
+/// Verifies the whole chain every `interval` until `stop` resolves (the background task of
+/// `serve`): a finding is logged at `error` naming the event, and `report` receives whether
+/// the chain was intact (`/metrics`: `portal_admin_audit_chain_tampered`). The first run comes
+/// one interval after start. Read-only: several instances may each verify.
+pub fn spawn_verifier(
+    db: Database,
+    interval: Duration,
+    report: impl Fn(bool) + Send + 'static,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = &mut stop => return,
+                _ = tokio::time::sleep(interval) => {}
+            }
+            let outcome = tokio::select! {
+                _ = &mut stop => return,
+                outcome = verify(&db) => outcome,
+            };
+            match outcome {
+                Ok(Ok(verified)) => {
+                    tracing::info!(
+                        events = verified.events,
+                        seals = verified.seals,
+                        "audit chain verified"
+                    );
+                    report(true);
+                }
+                Ok(Err(tamper)) => {
+                    tracing::error!(finding = %tamper, "audit chain verification failed");
+                    report(false);
+                }
+                Err(err) => tracing::warn!(error = ?err, "audit chain verification could not run"),
+            }
+        }
+    })
+}
