@@ -214,6 +214,15 @@ async fn audit(db: &Database, command: AuditCommand) -> anyhow::Result<()> {
             let written =
                 crate::services::audit_export::export(db, since, until, format, &mut out).await?;
             drop(out);
+            tracing::info!(
+                target: "portal_admin::audit_read",
+                what = "audit export",
+                os_user = std::env::var("USER").ok(),
+                since = %since,
+                until = ?until,
+                events = written,
+                "audit log read"
+            );
             eprintln!("{written} event(s) exported");
             Ok(())
         }

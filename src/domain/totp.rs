@@ -53,46 +53,43 @@ impl TotpKey {
         RecoveryCodeKey(Redacted::new(mac.finalize().into_bytes().into()))
     }
 
+    /// The key mail bodies wait in the outbox under (they hold invitation, reset and
+    /// email-change links), derived like [`Self::recovery_code_key`].
+    pub fn outbox_key(&self) -> TotpKey {
+        let mut mac = hmac_sha256(self.0.expose());
+        mac.update(b"portal-admin outbox v1");
+        TotpKey(Redacted::new(mac.finalize().into_bytes().into()))
+    }
+
     fn cipher(&self) -> ChaCha20Poly1305 {
         ChaCha20Poly1305::new(Key::from_slice(self.0.expose()))
     }
 
-    /// Encrypts a secret for one user: the user id is authenticated data, so a ciphertext
-    /// copied onto another user's row does not decrypt.
-    pub fn encrypt(&self, user_id: UserId, secret: &[u8]) -> AppResult<String> {
+    /// `v1:` + base64(nonce ‖ ChaCha20-Poly1305 ciphertext), `aad` authenticated.
+    fn seal(&self, aad: &str, plaintext: &[u8]) -> Option<String> {
         let mut nonce = [0u8; 12];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let aad = format!("totp:{user_id}");
         let ciphertext = self
             .cipher()
             .encrypt(
                 Nonce::from_slice(&nonce),
                 Payload {
-                    msg: secret,
+                    msg: plaintext,
                     aad: aad.as_bytes(),
                 },
             )
-            .map_err(|_| AppError::internal(anyhow::anyhow!("TOTP secret encryption failed")))?;
+            .ok()?;
         let mut blob = nonce.to_vec();
         blob.extend(ciphertext);
-        Ok(format!("{CIPHER_PREFIX}{}", STANDARD.encode(blob)))
+        Some(format!("{CIPHER_PREFIX}{}", STANDARD.encode(blob)))
     }
 
-    pub fn decrypt(&self, user_id: UserId, stored: &str) -> AppResult<Redacted<Vec<u8>>> {
-        let failed = || {
-            AppError::internal(anyhow::anyhow!(
-                "TOTP secret of user {user_id} does not decrypt"
-            ))
-        };
-        let blob = stored
-            .strip_prefix(CIPHER_PREFIX)
-            .and_then(|b64| STANDARD.decode(b64).ok())
-            .ok_or_else(failed)?;
+    fn open(&self, aad: &str, stored: &str) -> Option<Vec<u8>> {
+        let blob = STANDARD.decode(stored.strip_prefix(CIPHER_PREFIX)?).ok()?;
         if blob.len() < 12 {
-            return Err(failed());
+            return None;
         }
         let (nonce, ciphertext) = blob.split_at(12);
-        let aad = format!("totp:{user_id}");
         self.cipher()
             .decrypt(
                 Nonce::from_slice(nonce),
@@ -101,8 +98,36 @@ impl TotpKey {
                     aad: aad.as_bytes(),
                 },
             )
+            .ok()
+    }
+
+    /// Encrypts a secret for one user: the user id is authenticated data, so a ciphertext
+    /// copied onto another user's row does not decrypt.
+    pub fn encrypt(&self, user_id: UserId, secret: &[u8]) -> AppResult<String> {
+        self.seal(&format!("totp:{user_id}"), secret)
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("TOTP secret encryption failed")))
+    }
+
+    pub fn decrypt(&self, user_id: UserId, stored: &str) -> AppResult<Redacted<Vec<u8>>> {
+        self.open(&format!("totp:{user_id}"), stored)
             .map(Redacted::new)
-            .map_err(|_| failed())
+            .ok_or_else(|| {
+                AppError::internal(anyhow::anyhow!(
+                    "TOTP secret of user {user_id} does not decrypt"
+                ))
+            })
+    }
+
+    /// Encrypts a text bound to `context` (e.g. an outbox row's purpose).
+    pub fn seal_text(&self, context: &str, text: &str) -> AppResult<String> {
+        self.seal(context, text.as_bytes())
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("encryption failed")))
+    }
+
+    /// The text [`Self::seal_text`] sealed under `context`, or None when it does not open
+    /// (another key, another context, altered).
+    pub fn open_text(&self, context: &str, stored: &str) -> Option<String> {
+        String::from_utf8(self.open(context, stored)?).ok()
     }
 }
 

@@ -10,6 +10,7 @@
 
 use chrono::NaiveDateTime;
 
+use crate::app::AppState;
 use crate::config::Config;
 use crate::db::WriteTx;
 use crate::db::models::outbox::{self, NewOutboxMail};
@@ -134,21 +135,29 @@ fn link(config: &Config, path: &str, token: &str) -> String {
 
 /// Renders `message` and inserts it into the outbox in the caller's transaction: it is sent
 /// after, and only if, that transaction commits. The worker is woken on commit.
+///
+/// The bodies wait encrypted ([`crate::domain::totp::TotpKey::outbox_key`], bound to the template and the
+/// recipient): they carry single-use links, and a copy of the database, a backup or a reader of
+/// the tables must not be able to use them. The worker opens them to send and clears them once
+/// sent.
 pub async fn enqueue(
     tx: &mut WriteTx,
-    config: &Config,
+    app: &AppState,
     message: MailMessage,
 ) -> AppResult<OutboxMailId> {
-    let rendered = render(config, &message)?;
+    let rendered = render(&app.config, &message)?;
     let now = tx.now();
+    let to_address = message.to().trim().to_owned();
+    let key = app.totp_key.outbox_key();
+    let context = body_context(message.template(), &to_address);
     let row = outbox::insert(
         tx.conn()?,
         &NewOutboxMail {
             template: message.template().to_owned(),
-            to_address: message.to().trim().to_owned(),
+            to_address,
             subject: rendered.subject,
-            body_text: rendered.text,
-            body_html: rendered.html,
+            body_text: key.seal_text(&context, &rendered.text)?,
+            body_html: key.seal_text(&context, &rendered.html)?,
             created_at: now,
             next_attempt_at: now,
         },
@@ -157,6 +166,12 @@ pub async fn enqueue(
     tx.wake_outbox_on_commit();
     tracing::debug!(outbox_id = %row.id, template = message.template(), "mail enqueued");
     Ok(row.id)
+}
+
+/// What an outbox body is bound to: moved onto a row of another template or recipient, it
+/// does not open.
+pub(crate) fn body_context(template: &str, to_address: &str) -> String {
+    format!("outbox:{template}:{to_address}")
 }
 
 #[cfg(test)]

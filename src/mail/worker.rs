@@ -191,7 +191,7 @@ async fn renew(
 
 /// Sends one claimed mail and records the outcome. True when it was sent.
 async fn deliver_one(app: &AppState, mail: &OutboxMail) -> bool {
-    let sent = match app.mailer.build_message(mail) {
+    let sent = match opened(app, mail).and_then(|mail| app.mailer.build_message(&mail)) {
         Ok(message) => tokio::time::timeout(SEND_TIMEOUT, app.mailer.send(message))
             .await
             .unwrap_or_else(|_| {
@@ -212,6 +212,30 @@ async fn deliver_one(app: &AppState, mail: &OutboxMail) -> bool {
             false
         }
     }
+}
+
+/// The mail with its bodies decrypted (see [`super::enqueue`]). A body that does not open (the
+/// key was rotated, or the row was altered) is a permanent failure: retrying cannot help.
+/// Bodies written before they were encrypted are sent as they are.
+fn opened(app: &AppState, mail: &OutboxMail) -> Result<OutboxMail, DeliveryError> {
+    let key = app.totp_key.outbox_key();
+    let context = super::body_context(&mail.template, &mail.to_address);
+    let open = |body: &str| {
+        if !body.starts_with("v1:") {
+            return Ok(body.to_owned());
+        }
+        key.open_text(&context, body).ok_or_else(|| DeliveryError {
+            message:
+                "the mail does not decrypt (TOTP_ENCRYPTION_KEY changed, or the row was altered)"
+                    .to_owned(),
+            permanent: true,
+        })
+    };
+    Ok(OutboxMail {
+        body_text: open(&mail.body_text)?,
+        body_html: open(&mail.body_html)?,
+        ..mail.clone()
+    })
 }
 
 /// Marks the mail sent, retrying briefly: until it is marked, its lease is all that keeps it from

@@ -356,7 +356,7 @@ async fn set_password(
     tokens::email_changes::void_all(tx.conn()?, user.id, now).await?;
     mail::enqueue(
         tx,
-        &app.config,
+        app,
         MailMessage::PasswordChanged {
             to: user.email.clone(),
             name: user.name.clone(),

@@ -82,7 +82,7 @@ pub async fn request(
     .await?;
     mail::enqueue(
         tx,
-        &app.config,
+        app,
         MailMessage::EmailChangeConfirmation {
             to: new_email.to_owned(),
             name: user.name.clone(),
@@ -135,7 +135,7 @@ pub async fn confirm(app: &AppState, meta: &RequestMeta, token: &str) -> AppResu
                 tokens::password_resets::void_all(tx.conn()?, user_id, now).await?;
                 mail::enqueue(
                     tx,
-                    &app.config,
+                    app,
                     MailMessage::EmailChanged {
                         to: user.email.clone(),
                         name: user.name.clone(),

@@ -141,7 +141,7 @@ pub async fn confirm_enrollment(
                 })
                 .await?;
                 recovery_codes::replace(tx.conn()?, user_id, &hashes, now).await?;
-                mail::enqueue(tx, &app.config, notice).await?;
+                mail::enqueue(tx, app, notice).await?;
                 Ok(())
             }
             .scope_boxed()

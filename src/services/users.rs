@@ -457,7 +457,7 @@ async fn send_invitation(
     .await?;
     mail::enqueue(
         tx,
-        &app.config,
+        app,
         MailMessage::Invitation {
             to: user.email.clone(),
             name: user.name.clone(),
@@ -527,7 +527,7 @@ pub async fn issue_password_reset(tx: &mut WriteTx, app: &AppState, user: &User)
     .await?;
     mail::enqueue(
         tx,
-        &app.config,
+        app,
         MailMessage::PasswordReset {
             to: user.email.clone(),
             name: user.name.clone(),
@@ -622,7 +622,7 @@ pub async fn disable_two_factor(
                 sessions::revoke_all_for_user(tx.conn()?, id, None, now).await?;
                 mail::enqueue(
                     tx,
-                    &app.config,
+                    app,
                     MailMessage::TwoFactorDisabled {
                         to: updated.email.clone(),
                         name: updated.name.clone(),

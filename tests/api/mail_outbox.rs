@@ -25,7 +25,7 @@ async fn enqueue_committed(app: &App, message: MailMessage) -> OutboxMailId {
     let state = app.clone();
     app.db
         .write(AuditActor::system(), |tx| {
-            async move { mail::enqueue(tx, &state.config, message).await }.scope_boxed()
+            async move { mail::enqueue(tx, &state, message).await }.scope_boxed()
         })
         .await
         .expect("the transaction commits")
@@ -152,7 +152,7 @@ async fn rolled_back_mail_is_never_sent(app: TestApp) {
                 let link = mail::reset_link(&state.config, "never-sent");
                 mail::enqueue(
                     tx,
-                    &state.config,
+                    &state,
                     MailMessage::PasswordReset {
                         to: "ghost@example.com".into(),
                         name: "Ghost".into(),
@@ -208,6 +208,11 @@ async fn mail_survives_an_smtp_outage(mut app: TestApp) {
         "no secrets in last_error: {last_error}"
     );
     assert!(!failed.body_text.is_empty(), "kept for the retry");
+    // Waiting, the mail's single-use link is not readable from the database.
+    for body in [&failed.body_text, &failed.body_html] {
+        assert!(body.starts_with("v1:"), "encrypted at rest: {body}");
+        assert!(!body.contains("outage-token"), "no link in clear: {body}");
+    }
 
     app.smtp.as_mut().expect("smtp").restart().await;
     // The retry is due after the backoff on the app's clock: move the clock instead of waiting.
@@ -311,7 +316,7 @@ async fn two_workers_never_send_the_same_mail_twice(mut app: TestApp) {
                 for i in 0..20 {
                     mail::enqueue(
                         tx,
-                        &state.config,
+                        &state,
                         password_changed(&format!("user{i}@example.com")),
                     )
                     .await?;

@@ -30,6 +30,7 @@ mod records_playbooks;
 mod request_bounds;
 mod schema_agreement;
 mod schema_sdl;
+mod secrets_at_rest;
 mod sessions;
 mod sign_in_limits;
 mod single_use_tokens;
