@@ -259,6 +259,16 @@ async fn serve(app: crate::app::App) -> anyhow::Result<()> {
             },
         )
     });
+    // Impersonations that end by time have no request to record it (issue 13): every instance
+    // sweeps, each end is recorded once.
+    let (stop_sweeper, sweeper_stopped) = tokio::sync::oneshot::channel::<()>();
+    let sweeper = crate::services::impersonation::spawn_sweeper(
+        app.clone(),
+        crate::services::impersonation::SWEEP_EVERY,
+        async {
+            let _ = sweeper_stopped.await;
+        },
+    );
     let served = server.run(shutdown_signal()).await;
     // After the last request: mail those requests enqueued is in the outbox either way, and the
     // worker finishes the send in hand before the pool closes.
@@ -269,6 +279,10 @@ async fn serve(app: crate::app::App) -> anyhow::Result<()> {
         && let Err(err) = verifier.await
     {
         tracing::error!(error = %err, "audit verifier ended abnormally");
+    }
+    let _ = stop_sweeper.send(());
+    if let Err(err) = sweeper.await {
+        tracing::error!(error = %err, "impersonation sweep ended abnormally");
     }
     if let Err(err) = sealer.await {
         tracing::error!(error = %err, "audit sealer ended abnormally");

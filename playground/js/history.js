@@ -49,10 +49,40 @@ export function changesList(all, field = null) {
     others > 0 && h('li', { class: 'muted small', text: `and ${others} other field${others === 1 ? '' : 's'}` }));
 }
 
+/** Why an impersonation ended (the `cause` of IMPERSONATION_STOPPED), in words. */
+const END_CAUSES = {
+  STOPPED: 'stopped',
+  EXPIRED: 'expired',
+  IDLE: 'idle too long',
+  SIGNED_OUT: 'admin signed out',
+  REPLACED: 'admin became another user',
+  ADMIN_DISCARDED: 'admin deactivated',
+  USER_DISCARDED: 'user deactivated',
+  USER_PROMOTED: 'user became an admin',
+  ADMIN_DEMOTED: 'admin no longer an admin',
+  SESSION_REVOKED: 'session signed out',
+};
+
+/** What the event reads as: "Impersonation ended: expired" for an impersonation's end. */
+export function actionLabel(event) {
+  if (event.action !== 'IMPERSONATION_STOPPED') return humanize(event.action);
+  const cause = event.changes?.find((c) => c.field === 'cause')?.after;
+  if (!cause) return 'Impersonation ended';
+  return `Impersonation ended: ${END_CAUSES[cause] ?? humanize(cause).toLowerCase()}`;
+}
+
+/** An impersonation's end: when it ended, if earlier than the event (an expiry the sweep wrote). */
+function endedAt(event) {
+  const at = event.changes?.find((c) => c.field === 'endedAt')?.after;
+  if (!at || Math.abs(Date.parse(at) - Date.parse(event.occurredAt)) < 1000) return null;
+  return h('p', { class: 'event-reason' }, h('span', { class: 'muted', text: 'Ended: ' }), time(at));
+}
+
 export function eventItem(event, { showRecord = false, field = null } = {}) {
+  const ended = event.action === 'IMPERSONATION_STOPPED';
   return h('li', { class: 'event' },
     h('div', { class: 'event-head' },
-      h('span', { class: 'event-action', text: humanize(event.action) }),
+      h('span', { class: 'event-action', text: actionLabel(event) }),
       showRecord && recordLink(event),
       // A failed sign-in is someone's attempt on the account, not the account owner's act.
       event.action === 'SIGN_IN_FAILED'
@@ -61,7 +91,8 @@ export function eventItem(event, { showRecord = false, field = null } = {}) {
       marker(event),
       h('span', { class: 'event-time muted' }, time(event.occurredAt))),
     event.reason && h('p', { class: 'event-reason' }, h('span', { class: 'muted', text: 'Reason: ' }), event.reason),
-    changesList(event.changes, field));
+    // An impersonation's end says its cause in the title and its time below, not as changes.
+    ended ? endedAt(event) : changesList(event.changes, field));
 }
 
 const RECORD_PAGES = {

@@ -732,6 +732,17 @@ impl WriteTx {
     /// showing in snapshots (see `audit::seal`).
     pub async fn audit(&mut self, entry: AuditEntry) -> AppResult<AuditEventId> {
         let actor = self.actor.clone();
+        self.audit_as(actor, entry).await
+    }
+
+    /// Writes one audit event as `actor` rather than the transaction's own, in this
+    /// transaction: an impersonation ended by someone else's change (a discard, a demotion) or
+    /// by the expiry sweep is recorded as the impersonating admin's, like its start.
+    pub async fn audit_as(
+        &mut self,
+        actor: AuditActor,
+        entry: AuditEntry,
+    ) -> AppResult<AuditEventId> {
         let now = self.now;
         audit::insert_event(self.conn()?, &actor, now, &entry).await
     }

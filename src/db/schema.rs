@@ -155,6 +155,7 @@ diesel::table! {
         impersonation_reason -> Nullable<Text>,
         client_ip -> Nullable<Text>,
         user_agent -> Nullable<Text>,
+        impersonation_ended_at -> Nullable<Timestamp>,
     }
 }
 

@@ -166,6 +166,10 @@ pub const AUDITED_FIELDS: &[(AuditRecordType, &[&str])] = &[
             "twoFactorEnabled",
             "password",
             "twoFactorSecret",
+            // The end of an impersonation of the user (IMPERSONATION_STOPPED): why, and when it
+            // ended (earlier than the event when the sweep records an expiry).
+            "cause",
+            "endedAt",
         ],
     ),
     (

@@ -104,6 +104,33 @@ text_enum! {
 }
 
 text_enum! {
+    /// Why an impersonation ended: the `cause` of its IMPERSONATION_STOPPED event.
+    pub enum ImpersonationEndCause {
+        /// The admin stopped it (`stopImpersonating`).
+        Stopped => "STOPPED",
+        /// Its hard limit passed (`IMPERSONATION_MINUTES`, or the admin session's end).
+        Expired => "EXPIRED",
+        /// Nobody used it (or the admin session behind it) for the idle limit.
+        Idle => "IDLE",
+        /// The admin signed out (from the impersonation or from their own session).
+        SignedOut => "SIGNED_OUT",
+        /// The admin became another user from the same session.
+        Replaced => "REPLACED",
+        /// The admin was deactivated.
+        AdminDiscarded => "ADMIN_DISCARDED",
+        /// The user was deactivated.
+        UserDiscarded => "USER_DISCARDED",
+        /// The user became an admin.
+        UserPromoted => "USER_PROMOTED",
+        /// The admin stopped being an admin.
+        AdminDemoted => "ADMIN_DEMOTED",
+        /// Its session, or the admin's, was ended: signed out by an admin, "sign out everywhere",
+        /// or a credential change (password reset or change, two-factor disabled).
+        SessionRevoked => "SESSION_REVOKED",
+    }
+}
+
+text_enum! {
     /// What happened to the record. Data changes use CREATE/UPDATE/DELETE; the rest are
     /// security and lifecycle events, which carry their details in `reason` and `changes`.
     pub enum AuditAction {

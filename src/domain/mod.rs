@@ -11,6 +11,7 @@ pub mod totp;
 pub mod viewer;
 
 pub use enums::{
-    AuditAction, AuditRecordType, CompanyStatus, OrganizationStatus, Role, UserStatus,
+    AuditAction, AuditRecordType, CompanyStatus, ImpersonationEndCause, OrganizationStatus, Role,
+    UserStatus,
 };
 pub use ids::*;

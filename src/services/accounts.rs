@@ -13,7 +13,9 @@ use crate::domain::audit::{AuditActor, AuditEntry, RecordRef};
 use crate::domain::password::validate_new_password;
 use crate::domain::secrets::hash_token;
 use crate::domain::viewer::{Authentication, RequestMeta, anonymous_actor};
-use crate::domain::{AuditAction, AuditRecordType, Role, SessionId, UserStatus};
+use crate::domain::{
+    AuditAction, AuditRecordType, ImpersonationEndCause, Role, SessionId, UserStatus,
+};
 use crate::error::{AppError, AppResult};
 use crate::mail::{self, MailMessage};
 
@@ -350,7 +352,11 @@ async fn set_password(
     })
     .await?;
     users::bump_credentials_version(tx, user.id).await?;
-    sessions::revoke_all_for_user(tx.conn()?, user.id, keep, now).await?;
+    let ended = sessions::revoke_all_for_user(tx.conn()?, user.id, keep, now).await?;
+    super::impersonation::record_ends(tx, &ended, super::sessions::idle_limit(app), |_| {
+        ImpersonationEndCause::SessionRevoked
+    })
+    .await?;
     tokens::password_resets::void_all(tx.conn()?, user.id, now).await?;
     // An email change someone else started with the old password dies with it.
     tokens::email_changes::void_all(tx.conn()?, user.id, now).await?;

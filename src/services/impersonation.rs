@@ -12,17 +12,26 @@
 //!   every change is audited as the user's, marked with the admin (`Viewer::audit_actor`).
 //! - Starting and stopping are the admin's own acts: audited with the admin as actor, unmarked,
 //!   with the reason, on the user's History (and on the admin's).
+//! - Every end, whatever its cause ([`ImpersonationEndCause`]), writes exactly one
+//!   IMPERSONATION_STOPPED like the start (the admin as actor, on both Histories, the reason)
+//!   with its `cause` and `endedAt`: in the transaction of the change that ended it
+//!   ([`record_ends`], given the sessions it revoked), or, for an end by time that no request
+//!   saw, by the background sweep ([`record_timed_out`]). The session's
+//!   `impersonation_ended_at`, set by a conditional UPDATE, makes it once across racing writers.
 
-use chrono::Duration;
+use chrono::{Duration, NaiveDateTime};
 use scoped_futures::ScopedFutureExt;
 
 use super::sessions::{self, IssuedSession, SessionSpec, issue_session, viewer_of};
 use crate::app::AppState;
-use crate::db::models::{sessions as session_rows, users};
-use crate::domain::audit::{AuditEntry, RecordRef};
+use crate::db::WriteTx;
+use crate::db::models::{Session, sessions as session_rows, users};
+use crate::domain::audit::{AuditActor, AuditEntry, AuditValue, FieldChange, RecordRef};
 use crate::domain::records::support_reason;
 use crate::domain::viewer::{Authentication, Impersonation, Viewer};
-use crate::domain::{AuditAction, AuditRecordType, Role, UserId, UserStatus};
+use crate::domain::{
+    AuditAction, AuditRecordType, ImpersonationEndCause, Role, UserId, UserStatus,
+};
 use crate::error::{AppError, AppResult};
 
 /// A new session and the view it opens.
@@ -40,9 +49,191 @@ fn entry(action: AuditAction, target: UserId, impersonation: &Impersonation) -> 
         )])
 }
 
-/// IMPERSONATION_STOPPED on the user's History (and the admin's), with the reason.
-pub fn stopped_entry(target: UserId, impersonation: &Impersonation) -> AuditEntry {
-    entry(AuditAction::ImpersonationStopped, target, impersonation)
+/// IMPERSONATION_STOPPED on the user's History (and the admin's), with the reason, the cause and
+/// when it ended.
+fn stopped_entry(
+    target: UserId,
+    admin_id: UserId,
+    reason: Option<String>,
+    cause: ImpersonationEndCause,
+    ended_at: NaiveDateTime,
+) -> AuditEntry {
+    AuditEntry::new(
+        AuditAction::ImpersonationStopped,
+        RecordRef::new(AuditRecordType::User, target),
+    )
+    .with_reason(reason)
+    .also_on([RecordRef::new(AuditRecordType::User, admin_id)])
+    .with_changes(vec![
+        FieldChange::new("cause", AuditValue::Null, AuditValue::text(cause)),
+        FieldChange::new("endedAt", AuditValue::Null, AuditValue::time(ended_at)),
+    ])
+}
+
+/// When and why an impersonation ended by time, if it has by `now`: its hard limit, or the idle
+/// limit of its session or of the admin session behind it, whichever came first.
+fn timed_out(
+    session: &Session,
+    parent: Option<&Session>,
+    idle: Duration,
+    now: NaiveDateTime,
+) -> Option<(ImpersonationEndCause, NaiveDateTime)> {
+    let mut ends = vec![
+        (ImpersonationEndCause::Expired, session.expires_at),
+        (ImpersonationEndCause::Idle, session.last_seen_at + idle),
+    ];
+    if let Some(parent) = parent {
+        ends.push((ImpersonationEndCause::Expired, parent.expires_at));
+        ends.push((ImpersonationEndCause::Idle, parent.last_seen_at + idle));
+    }
+    ends.into_iter()
+        .min_by_key(|(_, at)| *at)
+        .filter(|(_, at)| *at <= now)
+}
+
+/// Records the end of one impersonation session, unless it is recorded already (then nothing is
+/// written and the answer is false). The event is the admin's, like the start, carrying the
+/// request that ended it (none for the sweep); the client address only when the admin made it.
+async fn record_end(
+    tx: &mut WriteTx,
+    session: &Session,
+    cause: ImpersonationEndCause,
+    ended_at: NaiveDateTime,
+) -> AppResult<bool> {
+    let Some(admin_id) = session.impersonator_id else {
+        return Ok(false);
+    };
+    if !session_rows::claim_impersonation_end(tx.conn()?, session.id, ended_at).await? {
+        return Ok(false);
+    }
+    let by_admin = tx.actor().actor_id == Some(admin_id);
+    let actor = AuditActor {
+        actor_id: Some(admin_id),
+        impersonator_id: None,
+        request_id: tx.actor().request_id.clone(),
+        client_ip: by_admin.then(|| tx.actor().client_ip.clone()).flatten(),
+    };
+    let entry = stopped_entry(
+        session.user_id,
+        admin_id,
+        session.impersonation_reason.clone(),
+        cause,
+        ended_at,
+    );
+    tx.audit_as(actor, entry).await?;
+    Ok(true)
+}
+
+/// Records, in the caller's transaction, the end of every impersonation among `revoked` (the
+/// sessions a change just revoked; plain sessions are skipped) with the cause `cause_of` gives.
+/// One that had already ended by time (expired or idle, the sweep not there yet) is recorded
+/// with that cause and time instead. Returns how many ends were recorded.
+pub async fn record_ends(
+    tx: &mut WriteTx,
+    revoked: &[Session],
+    idle: Duration,
+    cause_of: impl Fn(&Session) -> ImpersonationEndCause,
+) -> AppResult<usize> {
+    let now = tx.now();
+    let mut recorded = 0;
+    for session in revoked.iter().filter(|s| s.impersonator_id.is_some()) {
+        let parent = match session.parent_session_id {
+            Some(id) => session_rows::find(tx.conn()?, id).await?,
+            None => None,
+        };
+        let (cause, ended_at) = timed_out(session, parent.as_ref(), idle, now)
+            .unwrap_or_else(|| (cause_of(session), now));
+        if record_end(tx, session, cause, ended_at).await? {
+            recorded += 1;
+        }
+    }
+    Ok(recorded)
+}
+
+/// How often each instance sweeps: the event's `endedAt` is the true end either way; this is
+/// how late the trail may learn of it.
+pub const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// How many open impersonations one sweep looks at (live ones are few: one per admin session).
+const SWEEP_BATCH: i64 = 500;
+
+/// The background sweep: records the end of every impersonation that ended by time (expired or
+/// idle) with no request to see it. Safe to run on any number of instances at once: each end is
+/// recorded once. Returns how many ends this run recorded.
+pub async fn record_timed_out(app: &AppState) -> AppResult<usize> {
+    let idle = sessions::idle_limit(app);
+    // A read first: most runs find nothing due and open no write transaction.
+    let now = app.clock.now();
+    let mut conn = app.db.conn().await?;
+    let open = session_rows::open_impersonations(&mut conn, SWEEP_BATCH).await?;
+    let mut due = false;
+    for session in &open {
+        let parent = match session.parent_session_id {
+            Some(id) => session_rows::find(&mut conn, id).await?,
+            None => None,
+        };
+        if session.revoked_at.is_some() || timed_out(session, parent.as_ref(), idle, now).is_some()
+        {
+            due = true;
+            break;
+        }
+    }
+    drop(conn);
+    if !due {
+        return Ok(0);
+    }
+    app.db
+        .write(AuditActor::system(), |tx| {
+            async move {
+                let now = tx.now();
+                let open = session_rows::open_impersonations(tx.conn()?, SWEEP_BATCH).await?;
+                let mut recorded = 0;
+                for session in &open {
+                    let parent = match session.parent_session_id {
+                        Some(id) => session_rows::find(tx.conn()?, id).await?,
+                        None => None,
+                    };
+                    let end = match timed_out(session, parent.as_ref(), idle, now) {
+                        Some(end) => Some(end),
+                        // Revoked without its end recorded: not by this version (every revoke
+                        // records it), so from before it or by hand.
+                        None => session
+                            .revoked_at
+                            .map(|at| (ImpersonationEndCause::SessionRevoked, at)),
+                    };
+                    if let Some((cause, ended_at)) = end
+                        && record_end(tx, session, cause, ended_at).await?
+                    {
+                        recorded += 1;
+                    }
+                }
+                Ok(recorded)
+            }
+            .scope_boxed()
+        })
+        .await
+}
+
+/// Runs [`record_timed_out`] every `interval` until `stop` resolves.
+pub fn spawn_sweeper(
+    app: crate::app::App,
+    interval: std::time::Duration,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        tokio::pin!(stop);
+        loop {
+            match record_timed_out(&app).await {
+                Ok(0) => {}
+                Ok(recorded) => tracing::info!(recorded, "ended impersonations recorded"),
+                Err(err) => tracing::warn!(error = ?err, "impersonation sweep failed"),
+            }
+            tokio::select! {
+                _ = &mut stop => return,
+                _ = tokio::time::sleep(interval) => {}
+            }
+        }
+    })
 }
 
 /// Starts impersonating `target_id`; returns the impersonation's token and the user's view.
@@ -67,6 +258,7 @@ pub async fn become_user(
     let limit = Duration::minutes(app.config.impersonation_minutes);
     let admin_session_ends = viewer.session_expires_at;
     let user_agent = auth.meta.user_agent.clone();
+    let idle = sessions::idle_limit(app);
     app.db
         .write(auth.own_actor(), |tx| {
             async move {
@@ -92,7 +284,9 @@ pub async fn become_user(
                     }
                 }
                 let now = tx.now();
-                session_rows::revoke_children(tx.conn()?, admin_session_id, now).await?;
+                let replaced =
+                    session_rows::revoke_children(tx.conn()?, admin_session_id, now).await?;
+                record_ends(tx, &replaced, idle, |_| ImpersonationEndCause::Replaced).await?;
                 let expires_at = (now + limit).min(admin_session_ends);
                 let spec = SessionSpec {
                     user_id: target.id,
@@ -149,7 +343,6 @@ pub async fn stop(app: &AppState, auth: &Authentication) -> AppResult<Switched> 
         return Err(AppError::conflict("You are not impersonating anyone."));
     };
     let session_id = viewer.session_id;
-    let target = viewer.user_id;
     let idle = sessions::idle_limit(app);
     app.db
         .write(auth.own_actor(), |tx| {
@@ -166,10 +359,12 @@ pub async fn stop(app: &AppState, auth: &Authentication) -> AppResult<Switched> 
                     return Err(AppError::Unauthenticated);
                 }
                 // A concurrent stop (or sign-out) got here first: this one gains nothing.
-                if session_rows::revoke(tx.conn()?, session_id, now).await? == 0 {
+                let mut ended = session_rows::revoke(tx.conn()?, session_id, now).await?;
+                if ended.is_empty() {
                     return Err(AppError::Unauthenticated);
                 }
-                session_rows::revoke(tx.conn()?, parent.id, now).await?;
+                ended.extend(session_rows::revoke(tx.conn()?, parent.id, now).await?);
+                record_ends(tx, &ended, idle, |_| ImpersonationEndCause::Stopped).await?;
                 let spec = SessionSpec {
                     user_id: admin.id,
                     expires_at: parent.expires_at,
@@ -180,7 +375,6 @@ pub async fn stop(app: &AppState, auth: &Authentication) -> AppResult<Switched> 
                     user_agent: parent.user_agent.clone(),
                 };
                 let issued = issue_session(tx, &spec).await?;
-                tx.audit(stopped_entry(target, &impersonation)).await?;
                 let viewer = viewer_of(
                     tx.conn()?,
                     &admin,

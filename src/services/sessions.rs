@@ -12,7 +12,9 @@ use crate::domain::audit::{AuditEntry, RecordRef};
 use crate::domain::password::MAX_PASSWORD_BYTES;
 use crate::domain::secrets::{Redacted, hash_token, issue_token};
 use crate::domain::viewer::{Authentication, Impersonation, RequestMeta, Viewer, anonymous_actor};
-use crate::domain::{AuditAction, AuditRecordType, Role, SessionId, UserId, UserStatus};
+use crate::domain::{
+    AuditAction, AuditRecordType, ImpersonationEndCause, Role, SessionId, UserId, UserStatus,
+};
 use crate::error::{AppError, AppResult};
 
 /// Activity is written back at most this often (the idle limit is counted in minutes).
@@ -260,12 +262,13 @@ pub async fn issue_session(tx: &mut WriteTx, spec: &SessionSpec) -> AppResult<Is
 ///
 /// Signing out while impersonating ends the admin's session too (the person at the keyboard
 /// asked to leave): the admin's own act, so audited as the admin's (SIGN_OUT on the admin,
-/// IMPERSONATION_STOPPED on the user, unmarked).
+/// IMPERSONATION_STOPPED with cause SIGNED_OUT on the user, unmarked). An admin signing out of
+/// the session an impersonation hangs off ends it the same way.
 pub async fn sign_out(app: &AppState, auth: &Authentication) -> AppResult<()> {
     let viewer = &auth.viewer;
     let session_id = viewer.session_id;
     let impersonation = viewer.impersonation.clone();
-    let target = viewer.user_id;
+    let idle = idle_limit(app);
     let record = RecordRef::new(
         AuditRecordType::User,
         viewer.impersonator_id().unwrap_or(viewer.user_id),
@@ -274,12 +277,17 @@ pub async fn sign_out(app: &AppState, auth: &Authentication) -> AppResult<()> {
         .write(auth.own_actor(), |tx| {
             async move {
                 let now = tx.now();
-                sessions::revoke(tx.conn()?, session_id, now).await?;
+                // From an impersonation, or from the admin session one hangs off.
+                let mut ended = sessions::revoke(tx.conn()?, session_id, now).await?;
                 if let Some(impersonation) = impersonation {
-                    sessions::revoke(tx.conn()?, impersonation.admin_session_id, now).await?;
-                    tx.audit(super::impersonation::stopped_entry(target, &impersonation))
-                        .await?;
+                    ended.extend(
+                        sessions::revoke(tx.conn()?, impersonation.admin_session_id, now).await?,
+                    );
                 }
+                super::impersonation::record_ends(tx, &ended, idle, |_| {
+                    ImpersonationEndCause::SignedOut
+                })
+                .await?;
                 tx.audit(AuditEntry::new(AuditAction::SignOut, record))
                     .await?;
                 Ok(())
@@ -448,14 +456,20 @@ pub async fn sign_out_session(
         RecordRef::new(AuditRecordType::User, session.user_id),
     )
     .with_reason(Some(describe(&session)));
+    let idle = idle_limit(app);
     app.db
         .write(auth.audit_actor(), |tx| {
             async move {
                 let now = tx.now();
-                if sessions::revoke(tx.conn()?, id, now).await? == 0 {
+                let ended = sessions::revoke(tx.conn()?, id, now).await?;
+                if ended.is_empty() {
                     return Ok(false);
                 }
                 tx.audit(entry).await?;
+                super::impersonation::record_ends(tx, &ended, idle, |_| {
+                    ImpersonationEndCause::SessionRevoked
+                })
+                .await?;
                 Ok(true)
             }
             .scope_boxed()
@@ -473,11 +487,13 @@ pub async fn sign_out_everywhere(
 ) -> AppResult<usize> {
     require_session_manager(app, auth, user_id).await?;
     let keep = (auth.viewer.user_id == user_id).then_some(auth.viewer.session_id);
+    let idle = idle_limit(app);
     app.db
         .write(auth.audit_actor(), |tx| {
             async move {
                 let now = tx.now();
-                let ended = sessions::revoke_all_for_user(tx.conn()?, user_id, keep, now).await?;
+                let revoked = sessions::revoke_all_for_user(tx.conn()?, user_id, keep, now).await?;
+                let ended = revoked.len();
                 let reason = match (ended, keep.is_some()) {
                     (1, true) => "1 session ended; this one kept".to_owned(),
                     (n, true) => format!("{n} sessions ended; this one kept"),
@@ -491,6 +507,10 @@ pub async fn sign_out_everywhere(
                     )
                     .with_reason(Some(reason)),
                 )
+                .await?;
+                super::impersonation::record_ends(tx, &revoked, idle, |_| {
+                    ImpersonationEndCause::SessionRevoked
+                })
                 .await?;
                 Ok(ended)
             }

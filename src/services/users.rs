@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use chrono::Duration;
 use scoped_futures::ScopedFutureExt;
 
-use super::{access, email_change, reauth};
+use super::{access, email_change, impersonation, reauth};
 use crate::app::AppState;
 use crate::db::WriteTx;
 use crate::db::models::users::UserQuery;
@@ -26,7 +26,10 @@ use crate::domain::audit::{AuditEntry, RecordRef};
 use crate::domain::records::support_reason;
 use crate::domain::secrets::issue_token;
 use crate::domain::viewer::{Authentication, Viewer};
-use crate::domain::{AuditAction, AuditRecordType, CompanyId, Role, TeamId, UserId, UserStatus};
+use crate::domain::{
+    AuditAction, AuditRecordType, CompanyId, ImpersonationEndCause, Role, TeamId, UserId,
+    UserStatus,
+};
 use crate::error::{AppError, AppResult};
 use crate::mail::{self, MailMessage};
 use crate::services::accounts::{validate_email, validate_name};
@@ -358,6 +361,7 @@ pub async fn update(app: &AppState, auth: &Authentication, input: UpdateUser) ->
         EmailUpdate::Reinvite(_) => inviter_name(app, viewer).await?,
         _ => None,
     };
+    let idle = super::sessions::idle_limit(app);
     app.db
         .write(auth.audit_actor(), |tx| {
             async move {
@@ -381,10 +385,18 @@ pub async fn update(app: &AppState, auth: &Authentication, input: UpdateUser) ->
                 // Impersonation never involves two admins: a demoted admin's impersonations
                 // end, and so do impersonations of a user who becomes an admin.
                 if was_admin && updated.role != Role::Admin {
-                    sessions::revoke_impersonations_by(tx.conn()?, id, now).await?;
+                    let ended = sessions::revoke_impersonations_by(tx.conn()?, id, now).await?;
+                    impersonation::record_ends(tx, &ended, idle, |_| {
+                        ImpersonationEndCause::AdminDemoted
+                    })
+                    .await?;
                 }
                 if !was_admin && updated.role == Role::Admin {
-                    sessions::revoke_impersonations_of(tx.conn()?, id, now).await?;
+                    let ended = sessions::revoke_impersonations_of(tx.conn()?, id, now).await?;
+                    impersonation::record_ends(tx, &ended, idle, |_| {
+                        ImpersonationEndCause::UserPromoted
+                    })
+                    .await?;
                 }
                 match &email_update {
                     EmailUpdate::Unchanged | EmailUpdate::Recase(_) => {}
@@ -598,6 +610,7 @@ pub async fn disable_two_factor(
         users::get(&mut conn, viewer.user_id).await?
     };
     let reauthenticated = reauth::verify(app, &auth.meta, &admin, proof).await?;
+    let idle = super::sessions::idle_limit(app);
     app.db
         .write(auth.audit_actor(), |tx| {
             async move {
@@ -619,7 +632,11 @@ pub async fn disable_two_factor(
                 .await?;
                 recovery_codes::delete_all(tx.conn()?, id).await?;
                 users::bump_credentials_version(tx, id).await?;
-                sessions::revoke_all_for_user(tx.conn()?, id, None, now).await?;
+                let ended = sessions::revoke_all_for_user(tx.conn()?, id, None, now).await?;
+                impersonation::record_ends(tx, &ended, idle, |_| {
+                    ImpersonationEndCause::SessionRevoked
+                })
+                .await?;
                 mail::enqueue(
                     tx,
                     app,
@@ -646,6 +663,7 @@ pub async fn discard(app: &AppState, auth: &Authentication, id: UserId) -> AppRe
         return Err(AppError::forbidden("You cannot deactivate yourself."));
     }
     get(app, viewer, id).await?;
+    let idle = super::sessions::idle_limit(app);
     app.db
         .write(auth.audit_actor(), |tx| {
             async move {
@@ -664,7 +682,15 @@ pub async fn discard(app: &AppState, auth: &Authentication, id: UserId) -> AppRe
                 })
                 .await?;
                 users::bump_credentials_version(tx, id).await?;
-                sessions::revoke_all_for_user(tx.conn()?, id, None, now).await?;
+                let ended = sessions::revoke_all_for_user(tx.conn()?, id, None, now).await?;
+                impersonation::record_ends(tx, &ended, idle, |session| {
+                    if session.user_id == id {
+                        ImpersonationEndCause::UserDiscarded
+                    } else {
+                        ImpersonationEndCause::AdminDiscarded
+                    }
+                })
+                .await?;
                 tokens::invitations::void_all(tx.conn()?, id, now).await?;
                 tokens::password_resets::void_all(tx.conn()?, id, now).await?;
                 tokens::email_changes::void_all(tx.conn()?, id, now).await?;

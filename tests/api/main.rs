@@ -17,6 +17,7 @@ mod email_change;
 mod graphql_over_http;
 mod http_endpoint;
 mod impersonation;
+mod impersonation_ends;
 mod mail_outbox;
 mod onboarding;
 mod password_hashing;

@@ -24,6 +24,9 @@ pub struct Session {
     pub impersonation_reason: Option<String>,
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
+    /// When the end of this impersonation was recorded on the audit trail (its
+    /// IMPERSONATION_STOPPED event); `None` while it lasts and on plain sessions.
+    pub impersonation_ended_at: Option<NaiveDateTime>,
 }
 
 impl Session {
@@ -95,33 +98,41 @@ pub async fn touch(conn: &mut DbConn, ids: &[SessionId], now: NaiveDateTime) -> 
     Ok(())
 }
 
-/// Revokes the live sessions matching `$filter` at `$now`; evaluates to how many.
+/// Revokes the live sessions matching `$filter` at `$now`; evaluates to the sessions revoked
+/// (their ends, impersonations among them, are for the caller to record:
+/// `services::impersonation::record_ends`).
 macro_rules! revoke_live {
     ($conn:expr, $now:expr, $filter:expr) => {
         dispatch!($conn, |c| {
             diesel::update(sessions::table.filter($filter))
                 .filter(sessions::revoked_at.is_null())
                 .set(sessions::revoked_at.eq($now))
-                .execute(c)
+                .returning(Session::as_returning())
+                .get_results(c)
                 .await
         })
     };
 }
 
-/// Revokes a session and the impersonation sessions hanging off it.
-pub async fn revoke(conn: &mut DbConn, id: SessionId, now: NaiveDateTime) -> AppResult<usize> {
+/// Revokes a session and the impersonation sessions hanging off it; returns those revoked now.
+pub async fn revoke(
+    conn: &mut DbConn,
+    id: SessionId,
+    now: NaiveDateTime,
+) -> AppResult<Vec<Session>> {
     let filter = sessions::id.eq(id).or(sessions::parent_session_id.eq(id));
     Ok(revoke_live!(conn, now, filter)?)
 }
 
 /// Revokes every session of a user, every impersonation of them and every impersonation they
-/// run, except `keep` (the session making the request, when it stays signed in).
+/// run, except `keep` (the session making the request, when it stays signed in); returns those
+/// revoked now.
 pub async fn revoke_all_for_user(
     conn: &mut DbConn,
     user_id: UserId,
     keep: Option<SessionId>,
     now: NaiveDateTime,
-) -> AppResult<usize> {
+) -> AppResult<Vec<Session>> {
     let keep = keep.unwrap_or(SessionId(0));
     let filter = sessions::user_id
         .eq(user_id)
@@ -136,36 +147,71 @@ pub async fn revoke_all_for_user(
 }
 
 /// Ends the impersonations hanging off an admin session (one impersonation per admin session at
-/// a time).
+/// a time); returns those revoked now.
 pub async fn revoke_children(
     conn: &mut DbConn,
     parent: SessionId,
     now: NaiveDateTime,
-) -> AppResult<usize> {
+) -> AppResult<Vec<Session>> {
     let filter = sessions::parent_session_id.eq(parent);
     Ok(revoke_live!(conn, now, filter)?)
 }
 
-/// Ends every impersonation `admin_id` runs (their own sessions stay).
+/// Ends every impersonation `admin_id` runs (their own sessions stay); returns those revoked now.
 pub async fn revoke_impersonations_by(
     conn: &mut DbConn,
     admin_id: UserId,
     now: NaiveDateTime,
-) -> AppResult<usize> {
+) -> AppResult<Vec<Session>> {
     let filter = sessions::impersonator_id.eq(admin_id);
     Ok(revoke_live!(conn, now, filter)?)
 }
 
-/// Ends every impersonation of `user_id` (their own sessions stay).
+/// Ends every impersonation of `user_id` (their own sessions stay); returns those revoked now.
 pub async fn revoke_impersonations_of(
     conn: &mut DbConn,
     user_id: UserId,
     now: NaiveDateTime,
-) -> AppResult<usize> {
+) -> AppResult<Vec<Session>> {
     let filter = sessions::user_id
         .eq(user_id)
         .and(sessions::impersonator_id.is_not_null());
     Ok(revoke_live!(conn, now, filter)?)
+}
+
+/// The impersonations whose end is not recorded yet (live ones, and those that ended by time
+/// with no request to record it), oldest first, at most `limit`.
+pub async fn open_impersonations(conn: &mut DbConn, limit: i64) -> AppResult<Vec<Session>> {
+    let rows = dispatch!(conn, |c| {
+        sessions::table
+            .filter(sessions::impersonator_id.is_not_null())
+            .filter(sessions::impersonation_ended_at.is_null())
+            .order(sessions::id.asc())
+            .limit(limit)
+            .select(Session::as_select())
+            .load(c)
+            .await
+    })?;
+    Ok(rows)
+}
+
+/// Claims the recording of an impersonation's end: sets `impersonation_ended_at` unless it is
+/// set already. True for exactly one caller per impersonation, however many race (on
+/// PostgreSQL the loser waits for the winner's row lock, then finds the column set).
+pub async fn claim_impersonation_end(
+    conn: &mut DbConn,
+    id: SessionId,
+    ended_at: NaiveDateTime,
+) -> AppResult<bool> {
+    let claimed = dispatch!(conn, |c| {
+        diesel::update(sessions::table.find(id))
+            .filter(sessions::impersonator_id.is_not_null())
+            .filter(sessions::impersonation_ended_at.is_null())
+            .set(sessions::impersonation_ended_at.eq(ended_at))
+            .execute(c)
+            .await
+    })?;
+    Ok(claimed == 1)
 }
 
 /// The live sessions of a user (their own and impersonations of them), most recently used

@@ -118,10 +118,10 @@ test('an admin becomes a supervisor, renames them, stops; their History says via
   const started = await history.locator('.event', { hasText: 'Impersonation started' }).first().textContent();
   assert.match(started, new RegExp(`by ${env.admin.name}`));
   assert.match(started, new RegExp(REASON));
-  const stopped = await history.locator('.event', { hasText: 'Impersonation stopped' }).first().textContent();
+  const stopped = await history.locator('.event', { hasText: 'Impersonation ended: stopped' }).first().textContent();
   assert.match(stopped, new RegExp(`by ${env.admin.name}`));
   const order = await history.locator('.event-action').allTextContents();
-  assert.ok(order.indexOf('Impersonation stopped') < order.indexOf('Update')
+  assert.ok(order.indexOf('Impersonation ended: stopped') < order.indexOf('Update')
     && order.indexOf('Update') < order.indexOf('Impersonation started'), `newest first: ${order}`);
   await history.scrollIntoViewIfNeeded();
   await screenshot(page, 'impersonation-4-history');
