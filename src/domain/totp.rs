@@ -229,7 +229,8 @@ pub fn is_legacy_recovery_hash(stored: &str) -> bool {
     stored.len() == 64 && stored.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// Ten single-use recovery codes like `k3f9-2mzq-x7aa-p0w4` (80 random bits each), with their
+/// Ten single-use recovery codes like `k3f9-2mzq-x7aa-p0w4` (16 characters of 31, uniform:
+/// 79 random bits each), with their
 /// stored hashes for `user_id`.
 pub fn generate_recovery_codes(
     key: &RecoveryCodeKey,
@@ -238,12 +239,18 @@ pub fn generate_recovery_codes(
     const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
     (0..RECOVERY_CODE_COUNT)
         .map(|_| {
-            let mut bytes = [0u8; 16];
-            rand::rngs::OsRng.fill_bytes(&mut bytes);
-            let chars: Vec<char> = bytes
-                .iter()
-                .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
-                .collect();
+            // Uniform over the alphabet: bytes past the last whole multiple of its length are
+            // drawn again (plain `% len` would favour the first letters).
+            let limit = 256 - 256 % ALPHABET.len();
+            let mut chars: Vec<char> = Vec::with_capacity(16);
+            while chars.len() < 16 {
+                let mut byte = [0u8; 1];
+                rand::rngs::OsRng.fill_bytes(&mut byte);
+                let b = usize::from(byte[0]);
+                if b < limit {
+                    chars.push(ALPHABET[b % ALPHABET.len()] as char);
+                }
+            }
             let code = chars
                 .chunks(4)
                 .map(|chunk| chunk.iter().collect::<String>())
