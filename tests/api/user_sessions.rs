@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::common::TestApp;
-use crate::common::audit_trail::latest;
+use crate::common::audit_trail::{history, latest};
 use crate::common::builders::{Cast, PASSWORD, UserBuilder, impersonation_token};
 use crate::common::footprint::second_instance;
 use crate::on_both_backends;
@@ -214,10 +214,21 @@ async fn an_admin_signs_a_user_out_everywhere(app: TestApp) {
     assert!(still_signed_in(&app, &admin_token).await, "the admin stays");
     assert!(sessions_of(&app, &admin_token, carla.id).await.is_empty());
 
-    let event = latest(&app, AuditRecordType::User, carla.id.0).await;
-    assert_eq!(event.action(), AuditAction::SignedOutEverywhere);
+    // The sign-out, and the end of the impersonation it ended (issue 13: every end is recorded).
+    let events = history(&app, AuditRecordType::User, carla.id.0).await;
+    let event = events
+        .iter()
+        .find(|e| e.action() == AuditAction::SignedOutEverywhere)
+        .expect("SIGNED_OUT_EVERYWHERE on Carla's History");
     assert_eq!(event.event.actor_id, Some(admin.id));
     assert_eq!(event.event.reason.as_deref(), Some("4 sessions ended"));
+    let ended: Vec<_> = events
+        .iter()
+        .filter(|e| e.action() == AuditAction::ImpersonationStopped)
+        .collect();
+    assert_eq!(ended.len(), 1, "the impersonation's end, once");
+    assert_eq!(ended[0].event.actor_id, Some(admin.id));
+    assert_eq!(ended[0].change("cause"), (None, Some("SESSION_REVOKED")));
 
     // Nothing left to end: still the admin's recorded act, 0 ended.
     let again = app
