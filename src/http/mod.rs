@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 use futures::FutureExt;
 use poem::http::{HeaderValue, StatusCode, header};
 use poem::middleware::CatchPanic;
-use poem::web::Html;
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler};
 use tracing::Instrument;
 
@@ -15,6 +14,7 @@ use crate::graphql::{ApiSchema, build_schema};
 
 pub mod client_ip;
 mod errors;
+mod graphiql;
 pub mod graphql;
 pub mod metrics;
 mod playground;
@@ -258,16 +258,9 @@ pub fn routes(app: App) -> impl Endpoint<Output = Response> {
         ),
     }
     if development {
-        route = route.at(
-            "/graphiql",
-            get(poem::endpoint::make_sync(|_| {
-                Html(
-                    async_graphql::http::GraphiQLSource::build()
-                        .endpoint("/graphql")
-                        .finish(),
-                )
-            })),
-        );
+        route = route
+            .at("/graphiql", get(graphiql::endpoint()))
+            .at("/graphiql/*path", get(graphiql::endpoint()));
     }
     let route = route.nest("/", playground::endpoint());
 

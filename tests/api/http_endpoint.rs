@@ -194,12 +194,64 @@ async fn playground_is_served_at_root(app: TestApp) {
         .expect("sent");
     assert_eq!(graphiql.status(), 200);
     assert!(
-        graphiql
-            .text()
-            .await
-            .expect("text")
-            .contains("graphiql.min.js")
+        graphiql.headers()["content-security-policy"]
+            .to_str()
+            .unwrap_or_default()
+            .contains("script-src 'self';"),
+        "{:?}",
+        graphiql.headers()
     );
+    let page = graphiql.text().await.expect("text");
+    assert!(
+        !page.contains("//unpkg") && !page.contains("https://"),
+        "{page}"
+    );
+    // Every file the page loads is served by the binary, the vendored ones for a year.
+    for (path, content_type, cache_control) in [
+        (
+            "/graphiql/vendor/graphiql@3.8.3/graphiql.min.js",
+            "text/javascript; charset=utf-8",
+            "public, max-age=31536000, immutable",
+        ),
+        (
+            "/graphiql/vendor/graphiql@3.8.3/graphiql.min.css",
+            "text/css; charset=utf-8",
+            "public, max-age=31536000, immutable",
+        ),
+        (
+            "/graphiql/vendor/react@18.3.1/react.production.min.js",
+            "text/javascript; charset=utf-8",
+            "public, max-age=31536000, immutable",
+        ),
+        (
+            "/graphiql/vendor/react-dom@18.3.1/react-dom.production.min.js",
+            "text/javascript; charset=utf-8",
+            "public, max-age=31536000, immutable",
+        ),
+        (
+            "/graphiql/init.js",
+            "text/javascript; charset=utf-8",
+            "no-cache",
+        ),
+        ("/graphiql/page.css", "text/css; charset=utf-8", "no-cache"),
+    ] {
+        assert!(
+            page.contains(&format!("\"{path}\"")),
+            "{path} not in {page}"
+        );
+        let response = app.http.get(app.url(path)).send().await.expect("sent");
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(response.headers()["content-type"], content_type, "{path}");
+        assert_eq!(response.headers()["cache-control"], cache_control, "{path}");
+        assert!(!response.bytes().await.expect("body").is_empty(), "{path}");
+    }
+    let missing = app
+        .http
+        .get(app.url("/graphiql/vendor/graphiql@3.8.3/graphiql.min.js.map"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(missing.status(), 404);
 }
 
 on_both_backends!(
@@ -267,6 +319,13 @@ async fn production_hides_graphiql_and_introspection() {
             .expect("text")
             .contains("graphiql.min.js")
     );
+    let script = app
+        .http
+        .get(app.url("/graphiql/vendor/graphiql@3.8.3/graphiql.min.js"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(script.status(), 404, "no GraphiQL files in production");
     let response = app
         .gql(None, "{ __schema { queryType { name } } }", json!({}))
         .await;
