@@ -242,11 +242,16 @@ async fn one_step_of_drift_is_allowed_two_are_not(app: TestApp) {
             }
         }
     }
-    // Well past the step the enrolment used.
+    // Well past the step the enrolment used, and just after a step begins, so both sign-ins below
+    // fall in the step the codes were computed for (a boundary in between would turn T-1 into T-2).
     app.clock().advance(Duration::seconds(120));
+    let step = portal_admin::domain::totp::STEP_SECONDS;
+    let into_step = u64::try_from(app.clock().now_utc().timestamp()).expect("after 1970") % step;
+    app.clock().advance(Duration::seconds(
+        i64::try_from(step - into_step).expect("small"),
+    ));
     let bytes = totp_rs::Secret::Encoded(secret).to_bytes().expect("base32");
     let now = u64::try_from(app.clock().now_utc().timestamp()).expect("after 1970");
-    let step = portal_admin::domain::totp::STEP_SECONDS;
     let at = |steps_back: u64| {
         portal_admin::domain::totp::code_at(&bytes, now - steps_back * step).expect("code")
     };
