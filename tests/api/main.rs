@@ -10,6 +10,7 @@ mod audit_seal;
 mod audit_views;
 mod audit_write_path;
 mod authorization_matrix;
+mod checklist_gaps;
 mod configuration;
 mod console_operations;
 mod credential_races;
