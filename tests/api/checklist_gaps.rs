@@ -404,6 +404,7 @@ async fn pathological_documents_are_refused_and_the_server_lives_on(app: TestApp
     let response = app.gql(Some(&token), &query, json!({})).await;
     let message = refusal_message(&response);
     assert!(message.contains("directives"), "{message}");
+    assert_eq!(response.error_code(), "BAD_USER_INPUT", "{}", response.body);
 
     let depth = 10_000;
     let query = format!(

@@ -88,6 +88,7 @@ async fn aliases_cannot_multiply_attempts(app: TestApp) {
                      b: signIn(input: {{email: \"{e}\", password: \"guess two!\"}}) {{ token }} }}",
         e = admin.email
     );
+    let runs = app.app.passwords.runs();
     let refused = app.gql(None, &aliased, json!({})).await;
     // Refused before anything ran (a request error: no `data`; 200 under the legacy
     // application/json media type, 400 under application/graphql-response+json).
@@ -103,6 +104,7 @@ async fn aliases_cannot_multiply_attempts(app: TestApp) {
     let refused = app.gql(None, &through_fragments, json!({})).await;
     // Refused before anything ran, likewise.
     assert!(refused.body.get("data").is_none(), "{}", refused.body);
+    assert_eq!(app.app.passwords.runs(), runs, "no password was hashed");
 
     // Nothing ran: no failure was counted, so five more wrong attempts are still allowed.
     for _ in 0..5 {
