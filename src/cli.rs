@@ -78,6 +78,56 @@ pub enum AuditCommand {
         #[arg(long, value_enum, default_value = "ndjson")]
         format: crate::services::audit_export::ExportFormat,
     },
+    /// The audit log with the filters of `auditEvents`, newest first, with names.
+    /// E.g. every change to billing across the last 30 days:
+    /// `portal-admin audit query --field 'billing*' --since 30d`.
+    Query {
+        /// A record type, or one record: `COMPANY`, `COMPANY:42`, `user:7`.
+        #[arg(long, value_parser = crate::services::audit_query::parse_record)]
+        record: Option<(crate::domain::AuditRecordType, Option<i64>)>,
+        /// Who acted: a user id or email address.
+        #[arg(long, value_parser = crate::services::audit_query::parse_person)]
+        actor: Option<crate::services::audit_query::PersonArg>,
+        /// The admin impersonating the actor: a user id or email address.
+        #[arg(long, value_parser = crate::services::audit_query::parse_person)]
+        impersonator: Option<crate::services::audit_query::PersonArg>,
+        /// Only what was done while impersonating.
+        #[arg(long, conflicts_with = "direct")]
+        via_impersonation: bool,
+        /// Only what was done directly.
+        #[arg(long)]
+        direct: bool,
+        /// A field (`billingRateCents`) or a prefix (`billing*`).
+        #[arg(long)]
+        field: Option<String>,
+        /// One action: UPDATE, CREATE, SIGN_IN, …
+        #[arg(long, value_parser = parse_action)]
+        action: Option<crate::domain::AuditAction>,
+        /// From (inclusive): an age (`30d`, `12h`, `2w`), RFC 3339 or YYYY-MM-DD (UTC).
+        #[arg(long, value_parser = crate::services::audit_query::parse_time_arg)]
+        since: Option<crate::services::audit_query::TimeArg>,
+        /// Up to (exclusive), as `--since`.
+        #[arg(long, value_parser = crate::services::audit_query::parse_time_arg)]
+        until: Option<crate::services::audit_query::TimeArg>,
+        /// At most this many events.
+        #[arg(long, default_value_t = 100)]
+        limit: u64,
+        #[arg(long, value_enum, default_value = "table")]
+        format: crate::services::audit_query::QueryFormat,
+    },
+    /// PostgreSQL: let an existing role SELECT the audit views `audit_log` and
+    /// `audit_log_events` and nothing else of this database (for engineers' ad-hoc queries).
+    GrantReader {
+        /// The role, created beforehand (`CREATE ROLE audit_reader LOGIN PASSWORD '…'`).
+        role: String,
+    },
+}
+
+fn parse_action(raw: &str) -> Result<crate::domain::AuditAction, String> {
+    raw.trim()
+        .to_uppercase()
+        .parse()
+        .map_err(|err: crate::domain::enums::UnknownValue| err.to_string())
 }
 
 pub fn init_tracing(config: &Config) {
@@ -214,16 +264,54 @@ async fn audit(db: &Database, command: AuditCommand) -> anyhow::Result<()> {
             let written =
                 crate::services::audit_export::export(db, since, until, format, &mut out).await?;
             drop(out);
-            tracing::info!(
-                target: "portal_admin::audit_read",
-                what = "audit export",
-                os_user = std::env::var("USER").ok(),
-                since = %since,
-                until = ?until,
-                events = written,
-                "audit log read"
+            crate::services::audit::log_cli_read(
+                "audit export",
+                &format!("since {since}, until {until:?}"),
+                written,
             );
             eprintln!("{written} event(s) exported");
+            Ok(())
+        }
+        AuditCommand::Query {
+            record,
+            actor,
+            impersonator,
+            via_impersonation,
+            direct,
+            field,
+            action,
+            since,
+            until,
+            limit,
+            format,
+        } => {
+            use crate::services::audit_query::{self, QueryArgs};
+            let args = QueryArgs {
+                record,
+                actor,
+                impersonator,
+                via_impersonation: (via_impersonation || direct).then_some(via_impersonation),
+                field,
+                action,
+                since,
+                until,
+            };
+            let described = format!("{args:?}");
+            let query = args.resolve(db, Clock::system().now()).await?;
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            let written = audit_query::query(db, query, limit, format, &mut out).await?;
+            drop(out);
+            crate::services::audit::log_cli_read("audit query", &described, written);
+            eprintln!("{written} event(s)");
+            Ok(())
+        }
+        AuditCommand::GrantReader { role } => {
+            let readable = crate::db::audit::reader::grant_reader(db, &role).await?;
+            println!(
+                "{role} can now SELECT {} and nothing else of this database.",
+                readable.join(" and ")
+            );
             Ok(())
         }
     }

@@ -854,6 +854,38 @@ pub async fn events_in_window(
     Ok(rows)
 }
 
+diesel::table! {
+    /// The migration-made view of events with names joined in (read-only; see
+    /// `migrations/*/2026-12-02-000900_audit_views`). Only the columns read here.
+    audit_log_events (event_id) {
+        event_id -> BigInt,
+        record_label -> Nullable<Text>,
+    }
+}
+
+/// The current names of the records `events` are about, by event (the view's `record_label`:
+/// none once a record is deleted). One statement.
+pub async fn record_labels(
+    conn: &mut DbConn,
+    events: &[AuditEventId],
+) -> AppResult<std::collections::HashMap<AuditEventId, String>> {
+    if events.is_empty() {
+        return Ok(std::collections::HashMap::new());
+    }
+    let rows: Vec<(AuditEventId, Option<String>)> = dispatch!(conn, |c| {
+        audit_log_events::table
+            .filter(audit_log_events::event_id.eq_any(events))
+            .select((audit_log_events::event_id, audit_log_events::record_label))
+            .load(c)
+            .await
+    })?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, label)| label.map(|label| (id, label)))
+        .collect())
+}
+
 // Last: the sealer uses this module's macros.
+pub mod reader;
 pub mod seal;
 pub mod seed;

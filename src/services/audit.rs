@@ -175,6 +175,19 @@ pub fn log_read(viewer: &Viewer, what: &str, filter: &str, events: usize) {
     );
 }
 
+/// A read of the log from the command line (`audit export`, `audit query`), logged like
+/// [`log_read`] with the operating-system user instead of a viewer.
+pub fn log_cli_read(what: &str, filter: &str, events: u64) {
+    tracing::info!(
+        target: "portal_admin::audit_read",
+        os_user = std::env::var("USER").ok(),
+        what,
+        filter,
+        events,
+        "audit log read"
+    );
+}
+
 /// The page's events as the API shows them (changes and names came with the page).
 fn views(events: Vec<PageEvent>) -> Vec<EventView> {
     events

@@ -6,6 +6,7 @@ pub mod access;
 pub mod accounts;
 pub mod audit;
 pub mod audit_export;
+pub mod audit_query;
 pub mod call_recordings;
 pub mod companies;
 pub mod credentials;
