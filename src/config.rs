@@ -559,12 +559,21 @@ impl Config {
                     .to_owned(),
             );
         }
-        if self.totp_encryption_key.is_none() {
-            problems.push(
+        match &self.totp_encryption_key {
+            None => problems.push(
                 "TOTP_ENCRYPTION_KEY is required in production (32 random bytes, base64: \
                  `openssl rand -base64 32`)"
                     .to_owned(),
-            );
+            ),
+            // A placeholder left in an env file is a refusal too (exit 78, not restarted), not
+            // a start-up failure that a supervisor would retry for ever.
+            Some(key) => {
+                if let Err(err) = crate::domain::totp::TotpKey::from_base64(key.expose()) {
+                    problems.push(format!(
+                        "{err} (32 random bytes, base64: `openssl rand -base64 32`)"
+                    ));
+                }
+            }
         }
         if problems.is_empty() {
             Ok(())

@@ -156,6 +156,30 @@ fn production_without_a_totp_key_refuses_to_start() {
     assert_refused(dir.path(), &output, "TOTP_ENCRYPTION_KEY is required");
 }
 
+/// A placeholder left in the env file (packaging/portal-admin.env.example ships `CHANGE-ME`) is
+/// refused like a missing key: exit 78, which the systemd unit does not restart.
+#[test]
+fn production_with_a_malformed_totp_key_refuses_to_start() {
+    let dir = tempfile::tempdir().expect("dir");
+    let env = production(dir.path());
+    for (value, reason) in [
+        ("CHANGE-ME", "TOTP_ENCRYPTION_KEY is not valid base64"),
+        ("c2hvcnQ=", "TOTP_ENCRYPTION_KEY must be 32 bytes"),
+    ] {
+        let output = run(
+            dir.path(),
+            &without(
+                &env,
+                "TOTP_ENCRYPTION_KEY",
+                &[("TOTP_ENCRYPTION_KEY", value)],
+            ),
+            &["serve"],
+        );
+        assert_refused(dir.path(), &output, reason);
+        assert!(!stderr(&output).contains(value), "the key is not echoed");
+    }
+}
+
 /// Every problem is named in one go, not one per restart.
 #[test]
 fn a_bare_production_start_names_every_problem_at_once() {
