@@ -3,6 +3,10 @@
 use chrono::{Duration, NaiveDateTime};
 use scoped_futures::ScopedFutureExt;
 
+/// The reason on a SIGN_IN event whose transaction also replaced the password's hash by one
+/// made with today's argon2 parameters (the password itself did not change).
+pub const PASSWORD_REHASHED: &str = "password hash upgraded to the current argon2 parameters";
+
 use super::credentials::{self, Purpose};
 use super::two_factor;
 use crate::app::AppState;
@@ -148,14 +152,22 @@ pub async fn sign_in(
                         .await?;
                     }
                 }
-                if let Some(new_hash) = &upgraded_hash {
-                    users::upgrade_password_hash(tx, user_id, &checked_hash, new_hash).await?;
-                }
+                // The same password under today's parameters: not a password change, so no
+                // field change; the SIGN_IN event of this transaction says it happened.
+                let rehashed = match &upgraded_hash {
+                    Some(new_hash) => {
+                        users::upgrade_password_hash(tx, user_id, &checked_hash, new_hash).await?
+                    }
+                    None => false,
+                };
                 let issued = issue_session(tx, &spec).await?;
-                tx.audit(AuditEntry::new(
-                    AuditAction::SignIn,
-                    RecordRef::new(AuditRecordType::User, user_id),
-                ))
+                tx.audit(
+                    AuditEntry::new(
+                        AuditAction::SignIn,
+                        RecordRef::new(AuditRecordType::User, user_id),
+                    )
+                    .with_reason(rehashed.then(|| PASSWORD_REHASHED.to_owned())),
+                )
                 .await?;
                 Ok(issued)
             }

@@ -261,10 +261,35 @@ async fn old_hash_parameters_are_upgraded_at_sign_in(app: TestApp) {
     let upgraded = stored().await;
     assert_ne!(upgraded, weak);
     assert!(upgraded.contains("m=19456,t=2,p=1"), "{upgraded}");
+    // On the trail: the SIGN_IN event says so; no password change is recorded.
+    let sign_ins = || async {
+        crate::common::audit_trail::history(
+            &app,
+            portal_admin::domain::AuditRecordType::User,
+            rita.id.0,
+        )
+        .await
+        .into_iter()
+        .filter(|e| e.action() == portal_admin::domain::AuditAction::SignIn)
+        .collect::<Vec<_>>()
+    };
+    let first = sign_ins().await;
+    assert_eq!(first.len(), 1);
+    assert_eq!(
+        first[0].event.reason.as_deref(),
+        Some(portal_admin::services::sessions::PASSWORD_REHASHED)
+    );
+    assert!(first[0].changes.is_empty(), "no field change");
     let runs = app.app.passwords.runs();
     app.sign_in(&rita.email, PASSWORD).await;
     assert_eq!(app.app.passwords.runs() - runs, 1, "current: no rehash");
     assert_eq!(stored().await, upgraded);
+    let both = sign_ins().await;
+    assert_eq!(both.len(), 2);
+    assert!(
+        both.iter().filter(|e| e.event.reason.is_some()).count() == 1,
+        "only the sign-in that rehashed says so"
+    );
 }
 
 macro_rules! both {
