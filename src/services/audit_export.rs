@@ -40,15 +40,30 @@ struct ExportedEvent<'a> {
     changes: Vec<ExportedChange<'a>>,
 }
 
+/// A change as both `audit export` and `audit query` print it in NDJSON.
 #[derive(Serialize)]
-struct ExportedChange<'a> {
-    field: &'a str,
-    before: Option<&'a str>,
-    after: Option<&'a str>,
-    redacted: bool,
+pub(crate) struct ExportedChange<'a> {
+    pub field: &'a str,
+    pub before: Option<&'a str>,
+    pub after: Option<&'a str>,
+    pub redacted: bool,
 }
 
-fn time(at: NaiveDateTime) -> String {
+impl<'a> ExportedChange<'a> {
+    pub fn of(changes: &'a [crate::db::audit::AuditChange]) -> Vec<Self> {
+        changes
+            .iter()
+            .map(|c| ExportedChange {
+                field: &c.field,
+                before: c.before_value.as_deref(),
+                after: c.after_value.as_deref(),
+                redacted: c.redacted,
+            })
+            .collect()
+    }
+}
+
+pub(crate) fn time(at: NaiveDateTime) -> String {
     at.and_utc().to_rfc3339()
 }
 
@@ -98,23 +113,14 @@ fn write_json(out: &mut impl Write, full: &FullEvent) -> std::io::Result<()> {
         reason: e.reason.as_deref(),
         request_id: e.request_id.as_deref(),
         client_ip: e.client_ip.as_deref(),
-        changes: full
-            .changes
-            .iter()
-            .map(|c| ExportedChange {
-                field: &c.field,
-                before: c.before_value.as_deref(),
-                after: c.after_value.as_deref(),
-                redacted: c.redacted,
-            })
-            .collect(),
+        changes: ExportedChange::of(&full.changes),
     };
     serde_json::to_writer(&mut *out, &line)?;
     out.write_all(b"\n")
 }
 
 /// RFC 4180: quoted when it holds a comma, quote or line break; quotes doubled. NULL is empty.
-fn csv_field(value: Option<&str>) -> String {
+pub(crate) fn csv_field(value: Option<&str>) -> String {
     match value {
         None => String::new(),
         Some(v) if v.contains([',', '"', '\n', '\r']) => format!("\"{}\"", v.replace('"', "\"\"")),

@@ -9,7 +9,7 @@ use chrono::{Duration, NaiveDateTime};
 use serde::Serialize;
 
 use super::audit::{AuditEventQuery, event_filter};
-use super::audit_export::parse_time;
+use super::audit_export::{ExportedChange, csv_field, parse_time, time};
 use crate::db::Database;
 use crate::db::audit::{self, EventKey, PageEvent};
 use crate::db::models::users;
@@ -224,19 +224,6 @@ pub async fn query(
     Ok(written)
 }
 
-fn time(at: NaiveDateTime) -> String {
-    at.and_utc().to_rfc3339()
-}
-
-/// RFC 4180: quoted when it holds a comma, quote or line break; quotes doubled. NULL is empty.
-fn csv_field(value: Option<&str>) -> String {
-    match value {
-        None => String::new(),
-        Some(v) if v.contains([',', '"', '\n', '\r']) => format!("\"{}\"", v.replace('"', "\"\"")),
-        Some(v) => v.to_owned(),
-    }
-}
-
 fn write_csv(out: &mut impl Write, row: &Row) -> std::io::Result<()> {
     let (p, e) = (&row.page, &row.page.event);
     let id = |id: Option<UserId>| id.map(|id| id.to_string());
@@ -297,15 +284,7 @@ struct JsonEvent<'a> {
     via_impersonation: bool,
     reason: Option<&'a str>,
     request_id: Option<&'a str>,
-    changes: Vec<JsonChange<'a>>,
-}
-
-#[derive(Serialize)]
-struct JsonChange<'a> {
-    field: &'a str,
-    before: Option<&'a str>,
-    after: Option<&'a str>,
-    redacted: bool,
+    changes: Vec<ExportedChange<'a>>,
 }
 
 fn write_json(out: &mut impl Write, row: &Row) -> std::io::Result<()> {
@@ -324,16 +303,7 @@ fn write_json(out: &mut impl Write, row: &Row) -> std::io::Result<()> {
         via_impersonation: e.impersonator_id.is_some(),
         reason: e.reason.as_deref(),
         request_id: e.request_id.as_deref(),
-        changes: p
-            .changes
-            .iter()
-            .map(|c| JsonChange {
-                field: &c.field,
-                before: c.before_value.as_deref(),
-                after: c.after_value.as_deref(),
-                redacted: c.redacted,
-            })
-            .collect(),
+        changes: ExportedChange::of(&p.changes),
     };
     serde_json::to_writer(&mut *out, &line)?;
     out.write_all(b"\n")

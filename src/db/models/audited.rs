@@ -406,12 +406,14 @@ fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
     }
 }
 
-/// (file, table) of each `insert_into(t::table` / `update(t::table` / `delete(t::table` in `src/`.
+/// (file, table) of each `insert_into(t::table` / `update(t::table` / `delete(t::table` in `src/`,
+/// and of each raw SQL write to a `schema.rs` table.
 #[cfg(test)]
 fn diesel_writes() -> Vec<(String, String)> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
     rust_files(&root.join("src"), &mut files);
+    let tables = schema_tables();
     let mut writes = Vec::new();
     for file in &files {
         let text = std::fs::read_to_string(file).unwrap_or_default();
@@ -435,14 +437,6 @@ fn diesel_writes() -> Vec<(String, String)> {
                 writes.push((name.clone(), table));
             }
         }
-    }
-    let tables = schema_tables();
-    for file in &files {
-        let text = std::fs::read_to_string(file).unwrap_or_default();
-        let name = file
-            .strip_prefix(root)
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_default();
         for (table, _) in raw_sql_writes(&text) {
             if tables.contains(&table) {
                 writes.push((name.clone(), table));
