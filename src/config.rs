@@ -306,7 +306,18 @@ pub struct Config {
     #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 10, global = true)]
     pub database_pool_size: usize,
 
-    /// How long a request waits for a database connection before answering UNAVAILABLE.
+    /// How long a request waits for a free pooled connection before answering UNAVAILABLE.
+    #[arg(
+        long,
+        env = "DATABASE_POOL_WAIT_SECONDS",
+        default_value_t = 3,
+        global = true
+    )]
+    pub database_pool_wait_seconds: u64,
+
+    /// Bound of making a database connection (connect and set-up) and of checking a pooled one;
+    /// on PostgreSQL also the TCP user timeout (unacknowledged data cuts the connection after
+    /// it) and the keepalive idle time.
     #[arg(
         long,
         env = "DATABASE_TIMEOUT_SECONDS",
@@ -452,7 +463,7 @@ pub struct Config {
     #[arg(
         long,
         env = "REQUEST_TIMEOUT_SECONDS",
-        default_value_t = 10,
+        default_value_t = 5,
         global = true
     )]
     pub request_timeout_seconds: u64,

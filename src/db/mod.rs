@@ -326,11 +326,43 @@ fn sqlite_setup(
     .boxed()
 }
 
+/// The driver's configuration of a new PostgreSQL connection: `url` plus bounded socket waits.
+/// Unless the URL sets them itself: the connect timeout, a TCP user timeout (data left
+/// unacknowledged that long cuts the connection: a blackholed server fails the statement
+/// instead of hanging for the kernel's retransmission limit, about 15 minutes), and keepalives
+/// probing an idle connection after that long (every second, three times).
+fn pg_config(url: &str, bound: Duration) -> diesel::ConnectionResult<tokio_postgres::Config> {
+    let mut pg: tokio_postgres::Config = url.parse().map_err(|err| {
+        diesel::ConnectionError::InvalidConnectionUrl(format!("DATABASE_URL: {err}"))
+    })?;
+    if pg.get_connect_timeout().is_none() {
+        pg.connect_timeout(bound);
+    }
+    if pg.get_tcp_user_timeout().is_none() {
+        pg.tcp_user_timeout(bound);
+    }
+    if !url.contains("keepalives") {
+        pg.keepalives(true)
+            .keepalives_idle(bound)
+            .keepalives_interval(Duration::from_secs(1))
+            .keepalives_retries(3);
+    }
+    Ok(pg)
+}
+
 async fn pg_establish(
     url: &str,
     timeouts: &Timeouts,
 ) -> diesel::ConnectionResult<AsyncPgConnection> {
-    let mut conn = tokio::time::timeout(timeouts.connect, AsyncPgConnection::establish(url))
+    let pg = pg_config(url, timeouts.connect)?;
+    let connect = async {
+        let (client, connection) = pg
+            .connect(tokio_postgres::NoTls)
+            .await
+            .map_err(|err| diesel::ConnectionError::BadConnection(err.to_string()))?;
+        AsyncPgConnection::try_from_client_and_connection(client, connection).await
+    };
+    let mut conn = tokio::time::timeout(timeouts.connect, connect)
         .await
         .map_err(|_| diesel::ConnectionError::BadConnection("connect timed out".into()))??;
     let statement_ms = timeouts.statement.as_millis();
@@ -357,9 +389,10 @@ impl Database {
     /// while the database is down; requests then answer UNAVAILABLE until it is back.
     pub fn connect(config: &Config, clock: Clock) -> anyhow::Result<Self> {
         let url = config.database_url.clone();
-        let wait = Duration::from_secs(config.database_timeout_seconds.max(1));
+        let wait = Duration::from_secs(config.database_pool_wait_seconds.max(1));
+        let bound = Duration::from_secs(config.database_timeout_seconds.max(1));
         let timeouts = Arc::new(Timeouts {
-            connect: wait,
+            connect: bound,
             statement: Duration::from_secs(config.database_statement_timeout_seconds.max(1)),
         });
         let runtime = deadpool::Runtime::Tokio1;
@@ -395,8 +428,8 @@ impl Database {
                     deadpool::managed::Pool::builder(manager)
                         .max_size(config.database_pool_size)
                         .wait_timeout(Some(wait))
-                        .create_timeout(Some(wait))
-                        .recycle_timeout(Some(wait))
+                        .create_timeout(Some(bound))
+                        .recycle_timeout(Some(bound))
                         .runtime(runtime)
                         .build()?,
                 )
@@ -415,8 +448,8 @@ impl Database {
                     deadpool::managed::Pool::builder(manager)
                         .max_size(config.database_pool_size)
                         .wait_timeout(Some(wait))
-                        .create_timeout(Some(wait))
-                        .recycle_timeout(Some(wait))
+                        .create_timeout(Some(bound))
+                        .recycle_timeout(Some(bound))
                         .runtime(runtime)
                         .build()?,
                 )
