@@ -326,6 +326,16 @@ pub struct Config {
     )]
     pub database_timeout_seconds: u64,
 
+    /// A pooled connection older than this is closed and replaced when it is next checked out
+    /// (after a failover or a server-side change, no connection lives on indefinitely).
+    #[arg(
+        long,
+        env = "DATABASE_MAX_LIFETIME_SECONDS",
+        default_value_t = 1800,
+        global = true
+    )]
+    pub database_max_lifetime_seconds: u64,
+
     /// PostgreSQL statement timeout.
     #[arg(
         long,

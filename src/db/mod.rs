@@ -100,6 +100,8 @@ pub const PG_ALIVE_BYPASS_WINDOW: Duration = Duration::from_millis(500);
 pub struct PgManager {
     inner: AsyncDieselConnectionManager<AsyncPgConnection>,
     window: Duration,
+    /// A connection older than this is discarded at checkout (`DATABASE_MAX_LIFETIME_SECONDS`).
+    max_lifetime: Duration,
     /// Liveness checks run (each is one `SELECT 1`), counted apart from requests' statements.
     checks: Arc<std::sync::atomic::AtomicU64>,
 }
@@ -120,6 +122,17 @@ impl deadpool::managed::Manager for PgManager {
         if std::thread::panicking() || conn.is_broken() {
             return Err(deadpool::managed::RecycleError::Message(
                 "broken connection".into(),
+            ));
+        }
+        if metrics.age() >= self.max_lifetime {
+            return Err(deadpool::managed::RecycleError::Message(
+                "connection past its max lifetime".into(),
+            ));
+        }
+        if pg_refused_as_read_only(conn) {
+            tracing::warn!("discarding a connection to a read-only server (failover?)");
+            return Err(deadpool::managed::RecycleError::Message(
+                "connection to a read-only server".into(),
             ));
         }
         if metrics.last_used() >= self.window {
@@ -186,6 +199,7 @@ impl<M: deadpool::managed::Manager + 'static> Drop for Pooled<M> {
 fn pg_reusable(conn: &mut AsyncPgConnection) -> bool {
     type Tm = <AsyncPgConnection as AsyncConnection>::TransactionManager;
     !conn.is_broken()
+        && !pg_refused_as_read_only(conn)
         && matches!(
             Tm::transaction_manager_status_mut(conn).transaction_depth(),
             Ok(None)
@@ -251,6 +265,44 @@ impl diesel::connection::Instrumentation for StatementCounter {
             self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
     }
+}
+
+/// A PostgreSQL connection's instrumentation: counts its statements, and remembers whether the
+/// server refused one as a read-only transaction (SQLSTATE 25006: after a failover the old
+/// primary, still reachable, is now a standby). Such a connection is discarded, not reused.
+struct PgInstrumentation {
+    counter: StatementCounter,
+    refused_as_read_only: bool,
+}
+
+impl diesel::connection::Instrumentation for PgInstrumentation {
+    fn on_connection_event(&mut self, event: diesel::connection::InstrumentationEvent<'_>) {
+        use diesel::connection::InstrumentationEvent;
+        match event {
+            InstrumentationEvent::StartQuery { .. } => {
+                self.counter
+                    .0
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            InstrumentationEvent::FinishQuery {
+                error: Some(DieselError::DatabaseError(DatabaseErrorKind::ReadOnlyTransaction, _)),
+                ..
+            } => self.refused_as_read_only = true,
+            _ => {}
+        }
+    }
+}
+
+/// Whether the server refused a statement of `conn` as read-only (see [`PgInstrumentation`]).
+/// diesel-async panics when the instrumentation is shared with a statement still in flight;
+/// such a connection is not trusted either.
+fn pg_refused_as_read_only(conn: &mut AsyncPgConnection) -> bool {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        conn.instrumentation()
+            .downcast_ref::<PgInstrumentation>()
+            .is_some_and(|instrumentation| instrumentation.refused_as_read_only)
+    }))
+    .unwrap_or(true)
 }
 
 /// Pool checkouts, for `/metrics`: how many, how many failed, and the time spent waiting.
@@ -410,7 +462,10 @@ impl Database {
                     let counter = counter.clone();
                     async move {
                         let mut conn = pg_establish(&url, &timeouts).await?;
-                        conn.set_instrumentation(counter);
+                        conn.set_instrumentation(PgInstrumentation {
+                            counter,
+                            refused_as_read_only: false,
+                        });
                         Ok(conn)
                     }
                     .boxed()
@@ -422,6 +477,7 @@ impl Database {
                         manager_config,
                     ),
                     window: PG_ALIVE_BYPASS_WINDOW,
+                    max_lifetime: Duration::from_secs(config.database_max_lifetime_seconds.max(1)),
                     checks: liveness_checks.clone(),
                 };
                 Pools::Postgres(

@@ -67,16 +67,18 @@ async fn ready_status(app: &TestApp) -> (u16, Duration) {
     (status, started.elapsed())
 }
 
-/// Waits (bounded) for `/readyz` to answer 200 again.
+/// Waits (bounded: recovery within 10 s of the stall's end) for `/readyz` to answer 200 again.
 async fn wait_until_ready(app: &TestApp) {
-    let until = Instant::now() + Duration::from_secs(20);
+    let started = Instant::now();
+    let until = started + Duration::from_secs(10);
     while Instant::now() < until {
         if ready_status(app).await.0 == 200 {
+            eprintln!("ready again after {:?}", started.elapsed());
             return;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    panic!("not ready again within 20 s");
+    panic!("not ready again within 10 s");
 }
 
 fn stalled_config(url: &str) -> portal_admin::config::Config {
@@ -409,6 +411,103 @@ async fn postgres_blackholed_pooled_connection_is_cut_in_five_seconds() {
     drop(conn);
     drop(app);
     drop(proxy);
+    drop(database);
+}
+
+/// The backend pid of the connection the pool hands out now.
+async fn backend_pid(app: &TestApp) -> i32 {
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Pid {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        pid: i32,
+    }
+    let mut conn = app.app.db.conn().await.expect("conn");
+    let portal_admin::db::DbConn::Postgres(pg) = &mut conn else {
+        panic!("a PostgreSQL connection");
+    };
+    diesel::sql_query("SELECT pg_backend_pid() AS pid")
+        .get_result::<Pid>(&mut **pg)
+        .await
+        .expect("pid")
+        .pid
+}
+
+/// A pooled connection older than DATABASE_MAX_LIFETIME_SECONDS is replaced at its next
+/// checkout (one connection in the pool, a lifetime of 1 s): the backend pid changes once it
+/// has aged, not before, and requests keep working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_connection_past_its_max_lifetime_is_replaced() {
+    let Some(database) = TestDatabase::create(Backend::Postgres).await else {
+        return;
+    };
+    assert_eq!(
+        portal_admin::config::Config::from_env()
+            .expect("defaults")
+            .database_max_lifetime_seconds,
+        1800
+    );
+    let mut config = test_config(database.url());
+    config.database_pool_size = 1;
+    config.database_max_lifetime_seconds = 1;
+    let app = TestApp::spawn_with_config(Backend::Postgres, config, true).await;
+    let first = backend_pid(&app).await;
+    assert_eq!(backend_pid(&app).await, first, "reused within its lifetime");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let second = backend_pid(&app).await;
+    assert_ne!(second, first, "replaced past its lifetime");
+    assert_eq!(backend_pid(&app).await, second, "the new one is reused");
+    let (_, token) = UserBuilder::admin().signed_in(&app).await;
+    app.gql(Some(&token), "{ viewer { user { id } } }", json!({}))
+        .await
+        .data();
+    drop(app);
+    drop(database);
+}
+
+/// A pooled connection whose server refuses writes as a read-only transaction (SQLSTATE
+/// 25006: after a failover the old primary, still reachable, is a standby) is discarded, not
+/// reused: the refused write answers UNAVAILABLE, and the next one runs on a new connection
+/// and succeeds. The pooled connection is made read-only as the standby would be
+/// (`SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY`); one connection in the pool, so
+/// without the discard every later write would get the read-only one again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_read_only_connection_is_discarded() {
+    let Some(database) = TestDatabase::create(Backend::Postgres).await else {
+        return;
+    };
+    let mut config = test_config(database.url());
+    config.database_pool_size = 1;
+    let app = TestApp::spawn_with_config(Backend::Postgres, config, true).await;
+    let standby = backend_pid(&app).await;
+    app.app
+        .db
+        .execute_sql("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        .await
+        .expect("read-only session");
+    assert_eq!(
+        backend_pid(&app).await,
+        standby,
+        "still the same connection"
+    );
+
+    let write = "CREATE TEMPORARY TABLE failover_probe (i integer)";
+    let refused = app.app.db.execute_sql(write).await;
+    assert!(
+        matches!(refused, Err(portal_admin::error::AppError::Unavailable)),
+        "a read-only refusal is UNAVAILABLE"
+    );
+    let replacement = backend_pid(&app).await;
+    assert_ne!(
+        replacement, standby,
+        "the read-only connection was discarded"
+    );
+    app.app
+        .db
+        .execute_sql(write)
+        .await
+        .expect("written on a new connection");
+    drop(app);
     drop(database);
 }
 
