@@ -306,7 +306,18 @@ pub struct Config {
     #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 10, global = true)]
     pub database_pool_size: usize,
 
-    /// How long a request waits for a database connection before answering UNAVAILABLE.
+    /// How long a request waits for a free pooled connection before answering UNAVAILABLE.
+    #[arg(
+        long,
+        env = "DATABASE_POOL_WAIT_SECONDS",
+        default_value_t = 3,
+        global = true
+    )]
+    pub database_pool_wait_seconds: u64,
+
+    /// Bound of making a database connection (connect and set-up) and of checking a pooled one;
+    /// on PostgreSQL also the TCP user timeout (unacknowledged data cuts the connection after
+    /// it) and the keepalive idle time.
     #[arg(
         long,
         env = "DATABASE_TIMEOUT_SECONDS",
@@ -314,6 +325,16 @@ pub struct Config {
         global = true
     )]
     pub database_timeout_seconds: u64,
+
+    /// A pooled connection older than this is closed and replaced when it is next checked out
+    /// (after a failover or a server-side change, no connection lives on indefinitely).
+    #[arg(
+        long,
+        env = "DATABASE_MAX_LIFETIME_SECONDS",
+        default_value_t = 1800,
+        global = true
+    )]
+    pub database_max_lifetime_seconds: u64,
 
     /// PostgreSQL statement timeout.
     #[arg(
@@ -452,7 +473,7 @@ pub struct Config {
     #[arg(
         long,
         env = "REQUEST_TIMEOUT_SECONDS",
-        default_value_t = 10,
+        default_value_t = 5,
         global = true
     )]
     pub request_timeout_seconds: u64,

@@ -100,6 +100,8 @@ pub const PG_ALIVE_BYPASS_WINDOW: Duration = Duration::from_millis(500);
 pub struct PgManager {
     inner: AsyncDieselConnectionManager<AsyncPgConnection>,
     window: Duration,
+    /// A connection older than this is discarded at checkout (`DATABASE_MAX_LIFETIME_SECONDS`).
+    max_lifetime: Duration,
     /// Liveness checks run (each is one `SELECT 1`), counted apart from requests' statements.
     checks: Arc<std::sync::atomic::AtomicU64>,
 }
@@ -120,6 +122,17 @@ impl deadpool::managed::Manager for PgManager {
         if std::thread::panicking() || conn.is_broken() {
             return Err(deadpool::managed::RecycleError::Message(
                 "broken connection".into(),
+            ));
+        }
+        if metrics.age() >= self.max_lifetime {
+            return Err(deadpool::managed::RecycleError::Message(
+                "connection past its max lifetime".into(),
+            ));
+        }
+        if pg_refused_as_read_only(conn) {
+            tracing::warn!("discarding a connection to a read-only server (failover?)");
+            return Err(deadpool::managed::RecycleError::Message(
+                "connection to a read-only server".into(),
             ));
         }
         if metrics.last_used() >= self.window {
@@ -186,6 +199,7 @@ impl<M: deadpool::managed::Manager + 'static> Drop for Pooled<M> {
 fn pg_reusable(conn: &mut AsyncPgConnection) -> bool {
     type Tm = <AsyncPgConnection as AsyncConnection>::TransactionManager;
     !conn.is_broken()
+        && !pg_refused_as_read_only(conn)
         && matches!(
             Tm::transaction_manager_status_mut(conn).transaction_depth(),
             Ok(None)
@@ -251,6 +265,44 @@ impl diesel::connection::Instrumentation for StatementCounter {
             self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
     }
+}
+
+/// A PostgreSQL connection's instrumentation: counts its statements, and remembers whether the
+/// server refused one as a read-only transaction (SQLSTATE 25006: after a failover the old
+/// primary, still reachable, is now a standby). Such a connection is discarded, not reused.
+struct PgInstrumentation {
+    counter: StatementCounter,
+    refused_as_read_only: bool,
+}
+
+impl diesel::connection::Instrumentation for PgInstrumentation {
+    fn on_connection_event(&mut self, event: diesel::connection::InstrumentationEvent<'_>) {
+        use diesel::connection::InstrumentationEvent;
+        match event {
+            InstrumentationEvent::StartQuery { .. } => {
+                self.counter
+                    .0
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            InstrumentationEvent::FinishQuery {
+                error: Some(DieselError::DatabaseError(DatabaseErrorKind::ReadOnlyTransaction, _)),
+                ..
+            } => self.refused_as_read_only = true,
+            _ => {}
+        }
+    }
+}
+
+/// Whether the server refused a statement of `conn` as read-only (see [`PgInstrumentation`]).
+/// diesel-async panics when the instrumentation is shared with a statement still in flight;
+/// such a connection is not trusted either.
+fn pg_refused_as_read_only(conn: &mut AsyncPgConnection) -> bool {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        conn.instrumentation()
+            .downcast_ref::<PgInstrumentation>()
+            .is_some_and(|instrumentation| instrumentation.refused_as_read_only)
+    }))
+    .unwrap_or(true)
 }
 
 /// Pool checkouts, for `/metrics`: how many, how many failed, and the time spent waiting.
@@ -326,11 +378,43 @@ fn sqlite_setup(
     .boxed()
 }
 
+/// The driver's configuration of a new PostgreSQL connection: `url` plus bounded socket waits.
+/// Unless the URL sets them itself: the connect timeout, a TCP user timeout (data left
+/// unacknowledged that long cuts the connection: a blackholed server fails the statement
+/// instead of hanging for the kernel's retransmission limit, about 15 minutes), and keepalives
+/// probing an idle connection after that long (every second, three times).
+fn pg_config(url: &str, bound: Duration) -> diesel::ConnectionResult<tokio_postgres::Config> {
+    let mut pg: tokio_postgres::Config = url.parse().map_err(|err| {
+        diesel::ConnectionError::InvalidConnectionUrl(format!("DATABASE_URL: {err}"))
+    })?;
+    if pg.get_connect_timeout().is_none() {
+        pg.connect_timeout(bound);
+    }
+    if pg.get_tcp_user_timeout().is_none() {
+        pg.tcp_user_timeout(bound);
+    }
+    if !url.contains("keepalives") {
+        pg.keepalives(true)
+            .keepalives_idle(bound)
+            .keepalives_interval(Duration::from_secs(1))
+            .keepalives_retries(3);
+    }
+    Ok(pg)
+}
+
 async fn pg_establish(
     url: &str,
     timeouts: &Timeouts,
 ) -> diesel::ConnectionResult<AsyncPgConnection> {
-    let mut conn = tokio::time::timeout(timeouts.connect, AsyncPgConnection::establish(url))
+    let pg = pg_config(url, timeouts.connect)?;
+    let connect = async {
+        let (client, connection) = pg
+            .connect(tokio_postgres::NoTls)
+            .await
+            .map_err(|err| diesel::ConnectionError::BadConnection(err.to_string()))?;
+        AsyncPgConnection::try_from_client_and_connection(client, connection).await
+    };
+    let mut conn = tokio::time::timeout(timeouts.connect, connect)
         .await
         .map_err(|_| diesel::ConnectionError::BadConnection("connect timed out".into()))??;
     let statement_ms = timeouts.statement.as_millis();
@@ -357,9 +441,10 @@ impl Database {
     /// while the database is down; requests then answer UNAVAILABLE until it is back.
     pub fn connect(config: &Config, clock: Clock) -> anyhow::Result<Self> {
         let url = config.database_url.clone();
-        let wait = Duration::from_secs(config.database_timeout_seconds.max(1));
+        let wait = Duration::from_secs(config.database_pool_wait_seconds.max(1));
+        let bound = Duration::from_secs(config.database_timeout_seconds.max(1));
         let timeouts = Arc::new(Timeouts {
-            connect: wait,
+            connect: bound,
             statement: Duration::from_secs(config.database_statement_timeout_seconds.max(1)),
         });
         let runtime = deadpool::Runtime::Tokio1;
@@ -377,7 +462,10 @@ impl Database {
                     let counter = counter.clone();
                     async move {
                         let mut conn = pg_establish(&url, &timeouts).await?;
-                        conn.set_instrumentation(counter);
+                        conn.set_instrumentation(PgInstrumentation {
+                            counter,
+                            refused_as_read_only: false,
+                        });
                         Ok(conn)
                     }
                     .boxed()
@@ -389,14 +477,15 @@ impl Database {
                         manager_config,
                     ),
                     window: PG_ALIVE_BYPASS_WINDOW,
+                    max_lifetime: Duration::from_secs(config.database_max_lifetime_seconds.max(1)),
                     checks: liveness_checks.clone(),
                 };
                 Pools::Postgres(
                     deadpool::managed::Pool::builder(manager)
                         .max_size(config.database_pool_size)
                         .wait_timeout(Some(wait))
-                        .create_timeout(Some(wait))
-                        .recycle_timeout(Some(wait))
+                        .create_timeout(Some(bound))
+                        .recycle_timeout(Some(bound))
                         .runtime(runtime)
                         .build()?,
                 )
@@ -415,8 +504,8 @@ impl Database {
                     deadpool::managed::Pool::builder(manager)
                         .max_size(config.database_pool_size)
                         .wait_timeout(Some(wait))
-                        .create_timeout(Some(wait))
-                        .recycle_timeout(Some(wait))
+                        .create_timeout(Some(bound))
+                        .recycle_timeout(Some(bound))
                         .runtime(runtime)
                         .build()?,
                 )

@@ -63,6 +63,14 @@ pub const MAX_DIRECTIVES: usize = 8;
 pub const MAX_RECURSIVE_DEPTH: usize = 32;
 
 pub fn build_schema(config: &Config) -> ApiSchema {
+    schema_builder(config).finish()
+}
+
+/// The served schema before `finish`: its limits and production settings. Tests add
+/// extensions here (a resolver that panics) without changing the SDL.
+pub fn schema_builder(
+    config: &Config,
+) -> async_graphql::SchemaBuilder<Query, Mutation, EmptySubscription> {
     let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
@@ -71,7 +79,7 @@ pub fn build_schema(config: &Config) -> ApiSchema {
     if config.is_production() {
         builder = builder.disable_introspection().disable_suggestions();
     }
-    builder.finish()
+    builder
 }
 
 /// Mutations that check a credential or spend a single-use secret. A request may carry at most

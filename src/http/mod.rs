@@ -226,6 +226,11 @@ fn metrics_route(app: &App) -> impl Endpoint<Output = Response> + use<> {
 
 pub fn routes(app: App) -> impl Endpoint<Output = Response> {
     let schema = build_schema(&app.config);
+    routes_with_schema(app, schema)
+}
+
+/// [`routes`] serving `schema` (tests: the served schema with a test-only extension).
+pub fn routes_with_schema(app: App, schema: ApiSchema) -> impl Endpoint<Output = Response> {
     let state = HttpState {
         app: app.clone(),
         schema,

@@ -336,3 +336,82 @@ async fn production_hides_graphiql_and_introspection() {
     );
     drop(database);
 }
+
+/// A resolver that panics (a test-only schema extension on the served schema, panicking once
+/// inside the resolution of `viewer`; the SDL is unchanged) answers INTERNAL through the real
+/// `/graphql` route and executor, without the panic's text, and the same query works next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_resolver_answers_internal_and_the_next_request_works() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use async_graphql::extensions::{
+        Extension, ExtensionContext, ExtensionFactory, NextResolve, ResolveInfo,
+    };
+    use poem::Endpoint;
+
+    struct PanicOnce(Arc<AtomicBool>);
+    impl ExtensionFactory for PanicOnce {
+        fn create(&self) -> Arc<dyn Extension> {
+            Arc::new(PanicOnce(self.0.clone()))
+        }
+    }
+    #[async_trait::async_trait]
+    impl Extension for PanicOnce {
+        async fn resolve(
+            &self,
+            ctx: &ExtensionContext<'_>,
+            info: ResolveInfo<'_>,
+            next: NextResolve<'_>,
+        ) -> async_graphql::ServerResult<Option<async_graphql::Value>> {
+            if info.name == "viewer" && !self.0.swap(true, Ordering::SeqCst) {
+                panic!("resolver bug: secret detail");
+            }
+            next.run(ctx, info).await
+        }
+    }
+
+    let database = crate::common::TestDatabase::create(Backend::Sqlite)
+        .await
+        .expect("db");
+    let app = TestApp::spawn_with_config(Backend::Sqlite, test_config(database.url()), true).await;
+    let (_, token) = UserBuilder::admin().signed_in(&app).await;
+    let schema = portal_admin::graphql::schema_builder(&app.app.config)
+        .extension(PanicOnce(Arc::new(AtomicBool::new(false))))
+        .finish();
+    assert_eq!(schema.sdl(), portal_admin::graphql::sdl(), "SDL unchanged");
+    let endpoint = portal_admin::http::routes_with_schema(app.app.clone(), schema);
+    let ask = || {
+        poem::Request::builder()
+            .method(poem::http::Method::POST)
+            .uri(poem::http::Uri::from_static("/graphql"))
+            .header("content-type", "application/json")
+            .header("accept", "application/json")
+            .header("authorization", format!("Bearer {token}"))
+            .body(json!({ "query": "{ viewer { user { id } } }" }).to_string())
+    };
+    let panicked = endpoint.call(ask()).await.expect("answered");
+    let body = panicked.into_body().into_string().await.expect("body");
+    let body: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "INTERNAL",
+        "{body}"
+    );
+    assert!(
+        !body.to_string().contains("secret detail"),
+        "no panic text: {body}"
+    );
+    assert!(!body.to_string().contains("panic"), "no panic text: {body}");
+
+    let next = endpoint.call(ask()).await.expect("answered");
+    let body = next.into_body().into_string().await.expect("body");
+    let body: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert!(body.get("errors").is_none(), "{body}");
+    assert!(body["data"]["viewer"]["user"]["id"].is_string(), "{body}");
+    // And the served app lives on.
+    app.gql(Some(&token), "{ viewer { user { id } } }", json!({}))
+        .await
+        .data();
+    drop(app);
+    drop(database);
+}

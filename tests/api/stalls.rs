@@ -67,16 +67,18 @@ async fn ready_status(app: &TestApp) -> (u16, Duration) {
     (status, started.elapsed())
 }
 
-/// Waits (bounded) for `/readyz` to answer 200 again.
+/// Waits (bounded: recovery within 10 s of the stall's end) for `/readyz` to answer 200 again.
 async fn wait_until_ready(app: &TestApp) {
-    let until = Instant::now() + Duration::from_secs(20);
+    let started = Instant::now();
+    let until = started + Duration::from_secs(10);
     while Instant::now() < until {
         if ready_status(app).await.0 == 200 {
+            eprintln!("ready again after {:?}", started.elapsed());
             return;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    panic!("not ready again within 20 s");
+    panic!("not ready again within 10 s");
 }
 
 fn stalled_config(url: &str) -> portal_admin::config::Config {
@@ -244,6 +246,268 @@ async fn postgres_frozen_behind_a_proxy() {
     .data();
     drop(app);
     drop(proxy);
+    drop(database);
+}
+
+/// The configuration as shipped for everything that bounds a wait (pool size, pool wait,
+/// connect and check bound, request deadline), on `url`.
+fn default_bounds_config(url: &str) -> portal_admin::config::Config {
+    let defaults = portal_admin::config::Config::from_env().expect("default config");
+    assert_eq!(defaults.database_pool_wait_seconds, 3, "pool wait default");
+    assert_eq!(
+        defaults.database_timeout_seconds, 5,
+        "connect bound default"
+    );
+    assert_eq!(
+        defaults.request_timeout_seconds, 5,
+        "request deadline default"
+    );
+    let mut config = test_config(url);
+    config.database_pool_size = defaults.database_pool_size;
+    config.database_pool_wait_seconds = defaults.database_pool_wait_seconds;
+    config.database_timeout_seconds = defaults.database_timeout_seconds;
+    config.request_timeout_seconds = defaults.request_timeout_seconds;
+    config
+}
+
+/// With the default configuration (no shortened deadline), PostgreSQL frozen behind the proxy
+/// answers UNAVAILABLE within 5 s (plus slack), for reads, writes and a burst beyond the pool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_frozen_answers_within_five_seconds_by_default() {
+    let Some(database) = TestDatabase::create(Backend::Postgres).await else {
+        return;
+    };
+    let proxy = StallingProxy::start(postgres_upstream().expect("upstream")).await;
+    let app = TestApp::spawn_with_config(
+        Backend::Postgres,
+        default_bounds_config(&through(database.url(), proxy.addr)),
+        true,
+    )
+    .await;
+    let (_, token) = UserBuilder::admin().signed_in(&app).await;
+    let bound = Duration::from_secs(5) + SLACK;
+
+    proxy.freeze();
+    let started = Instant::now();
+    let viewer = app
+        .gql(Some(&token), "{ viewer { user { id } } }", json!({}))
+        .await;
+    let took = started.elapsed();
+    eprintln!("frozen PostgreSQL, default configuration: read answered in {took:?}");
+    assert_eq!(viewer.error_code(), "UNAVAILABLE", "{}", viewer.body);
+    assert!(took < bound, "{took:?}");
+
+    let started = Instant::now();
+    let answers = futures::future::join_all((0..20).map(|i| {
+        app.gql(
+            Some(&token),
+            CREATE_ORG,
+            json!({ "input": { "name": format!("Frozen {i}") } }),
+        )
+    }))
+    .await;
+    let took = started.elapsed();
+    eprintln!("frozen PostgreSQL, default configuration: 20 writes answered in {took:?}");
+    for answer in &answers {
+        assert_eq!(answer.error_code(), "UNAVAILABLE", "{}", answer.body);
+    }
+    assert!(took < bound, "{took:?}");
+
+    proxy.thaw();
+    wait_until_ready(&app).await;
+    app.gql(Some(&token), "{ viewer { user { id } } }", json!({}))
+        .await
+        .data();
+    drop(app);
+    drop(proxy);
+    drop(database);
+}
+
+/// Drops every packet sent to `port` on loopback (a network black hole: nothing answers, not
+/// even a reset) until dropped. `None` where iptables cannot be used (not root, no iptables).
+struct Blackhole {
+    port: u16,
+}
+
+impl Blackhole {
+    fn rule(action: &str, port: u16) -> bool {
+        std::process::Command::new("iptables")
+            .args([
+                "-w",
+                action,
+                "INPUT",
+                "-p",
+                "tcp",
+                "-d",
+                "127.0.0.1",
+                "--dport",
+                &port.to_string(),
+                "-j",
+                "DROP",
+            ])
+            .status()
+            .is_ok_and(|status| status.success())
+    }
+
+    fn start(port: u16) -> Option<Blackhole> {
+        Self::rule("-I", port).then_some(Blackhole { port })
+    }
+}
+
+impl Drop for Blackhole {
+    fn drop(&mut self) {
+        Self::rule("-D", self.port);
+    }
+}
+
+/// A pooled PostgreSQL connection whose server vanishes from the network (packets dropped, not
+/// refused) is cut by the TCP user timeout, the default 5 s: the statement on it fails
+/// (UNAVAILABLE) instead of hanging until the kernel gives up (about 15 minutes). Outside any
+/// request deadline, as the mail worker and the audit sealer use the pool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_blackholed_pooled_connection_is_cut_in_five_seconds() {
+    use diesel_async::SimpleAsyncConnection;
+    let Some(database) = TestDatabase::create(Backend::Postgres).await else {
+        return;
+    };
+    let proxy = StallingProxy::start(postgres_upstream().expect("upstream")).await;
+    let app = TestApp::spawn_with_config(
+        Backend::Postgres,
+        default_bounds_config(&through(database.url(), proxy.addr)),
+        true,
+    )
+    .await;
+    let mut conn = app.app.db.conn().await.expect("conn");
+    let portal_admin::db::DbConn::Postgres(pg) = &mut conn else {
+        panic!("a PostgreSQL connection");
+    };
+    pg.batch_execute("SELECT 1")
+        .await
+        .expect("before the black hole");
+    let Some(blackhole) = Blackhole::start(proxy.addr.port()) else {
+        eprintln!("skipped: iptables unavailable (needs root)");
+        return;
+    };
+    let started = Instant::now();
+    let outcome = tokio::time::timeout(Duration::from_secs(60), pg.batch_execute("SELECT 1"))
+        .await
+        .expect("the statement ended within 60 s");
+    let took = started.elapsed();
+    drop(blackhole);
+    eprintln!("blackholed pooled connection cut after {took:?}");
+    let err = outcome.expect_err("the statement failed");
+    assert!(
+        matches!(
+            portal_admin::error::AppError::from(err),
+            portal_admin::error::AppError::Unavailable
+        ),
+        "UNAVAILABLE"
+    );
+    assert!(
+        took >= Duration::from_secs(4),
+        "cut by the timeout: {took:?}"
+    );
+    assert!(took < Duration::from_secs(5) + SLACK, "{took:?}");
+    drop(conn);
+    drop(app);
+    drop(proxy);
+    drop(database);
+}
+
+/// The backend pid of the connection the pool hands out now.
+async fn backend_pid(app: &TestApp) -> i32 {
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Pid {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        pid: i32,
+    }
+    let mut conn = app.app.db.conn().await.expect("conn");
+    let portal_admin::db::DbConn::Postgres(pg) = &mut conn else {
+        panic!("a PostgreSQL connection");
+    };
+    diesel::sql_query("SELECT pg_backend_pid() AS pid")
+        .get_result::<Pid>(&mut **pg)
+        .await
+        .expect("pid")
+        .pid
+}
+
+/// A pooled connection older than DATABASE_MAX_LIFETIME_SECONDS is replaced at its next
+/// checkout (one connection in the pool, a lifetime of 1 s): the backend pid changes once it
+/// has aged, not before, and requests keep working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_connection_past_its_max_lifetime_is_replaced() {
+    let Some(database) = TestDatabase::create(Backend::Postgres).await else {
+        return;
+    };
+    assert_eq!(
+        portal_admin::config::Config::from_env()
+            .expect("defaults")
+            .database_max_lifetime_seconds,
+        1800
+    );
+    let mut config = test_config(database.url());
+    config.database_pool_size = 1;
+    config.database_max_lifetime_seconds = 1;
+    let app = TestApp::spawn_with_config(Backend::Postgres, config, true).await;
+    let first = backend_pid(&app).await;
+    assert_eq!(backend_pid(&app).await, first, "reused within its lifetime");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let second = backend_pid(&app).await;
+    assert_ne!(second, first, "replaced past its lifetime");
+    assert_eq!(backend_pid(&app).await, second, "the new one is reused");
+    let (_, token) = UserBuilder::admin().signed_in(&app).await;
+    app.gql(Some(&token), "{ viewer { user { id } } }", json!({}))
+        .await
+        .data();
+    drop(app);
+    drop(database);
+}
+
+/// A pooled connection whose server refuses writes as a read-only transaction (SQLSTATE
+/// 25006: after a failover the old primary, still reachable, is a standby) is discarded, not
+/// reused: the refused write answers UNAVAILABLE, and the next one runs on a new connection
+/// and succeeds. The pooled connection is made read-only as the standby would be
+/// (`SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY`); one connection in the pool, so
+/// without the discard every later write would get the read-only one again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_read_only_connection_is_discarded() {
+    let Some(database) = TestDatabase::create(Backend::Postgres).await else {
+        return;
+    };
+    let mut config = test_config(database.url());
+    config.database_pool_size = 1;
+    let app = TestApp::spawn_with_config(Backend::Postgres, config, true).await;
+    let standby = backend_pid(&app).await;
+    app.app
+        .db
+        .execute_sql("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        .await
+        .expect("read-only session");
+    assert_eq!(
+        backend_pid(&app).await,
+        standby,
+        "still the same connection"
+    );
+
+    let write = "CREATE TEMPORARY TABLE failover_probe (i integer)";
+    let refused = app.app.db.execute_sql(write).await;
+    assert!(
+        matches!(refused, Err(portal_admin::error::AppError::Unavailable)),
+        "a read-only refusal is UNAVAILABLE"
+    );
+    let replacement = backend_pid(&app).await;
+    assert_ne!(
+        replacement, standby,
+        "the read-only connection was discarded"
+    );
+    app.app
+        .db
+        .execute_sql(write)
+        .await
+        .expect("written on a new connection");
+    drop(app);
     drop(database);
 }
 
