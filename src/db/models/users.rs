@@ -5,6 +5,7 @@ use diesel_async::RunQueryDsl;
 use super::audited::audited_table;
 use super::{like_pattern, lower};
 use crate::db::schema::{company_memberships, team_memberships, users};
+use crate::db::explain::{QueryPlan, explain};
 use crate::db::{DbConn, WriteTx, dispatch};
 use crate::domain::audit::{AuditValue, Audited};
 use crate::domain::{AuditRecordType, CompanyId, Role, TeamId, UserId, UserStatus};
@@ -331,17 +332,11 @@ macro_rules! filtered_users {
     }};
 }
 
-/// One page of users ordered by name (case-insensitive), then id; `after` is the (lowercased
-/// name, id) of the previous page's last row.
-pub async fn page(
-    conn: &mut DbConn,
-    q: &UserQuery<'_>,
-    after: Option<(String, UserId)>,
-    limit: i64,
-) -> AppResult<Vec<User>> {
-    let rows = dispatch!(conn, |c| {
-        let mut query = filtered_users!(q);
-        if let Some((name, id)) = &after {
+/// The query of one page of users (see `page`); expands inside a `dispatch!` arm.
+macro_rules! users_page {
+    ($q:expr, $after:expr, $limit:expr) => {{
+        let mut query = filtered_users!($q);
+        if let Some((name, id)) = $after {
             query = query.filter(
                 lower(users::name)
                     .gt(name.clone())
@@ -350,12 +345,31 @@ pub async fn page(
         }
         query
             .order((lower(users::name).asc(), users::id.asc()))
-            .limit(limit)
+            .limit($limit)
             .select(User::as_select())
-            .load(c)
-            .await
-    })?;
+    }};
+}
+
+/// One page of users ordered by name (case-insensitive), then id; `after` is the (lowercased
+/// name, id) of the previous page's last row. Served by `users_lower_name_id_idx`.
+pub async fn page(
+    conn: &mut DbConn,
+    q: &UserQuery<'_>,
+    after: Option<(String, UserId)>,
+    limit: i64,
+) -> AppResult<Vec<User>> {
+    let rows = dispatch!(conn, |c| users_page!(q, &after, limit).load(c).await)?;
     Ok(rows)
+}
+
+/// The plan of `page`'s query with these arguments (the same SQL and binds).
+pub async fn explain_page(
+    conn: &mut DbConn,
+    q: &UserQuery<'_>,
+    after: Option<(String, UserId)>,
+    limit: i64,
+) -> AppResult<QueryPlan> {
+    Ok(explain!(conn, |c| users_page!(q, &after, limit)))
 }
 
 pub async fn count(conn: &mut DbConn, q: &UserQuery<'_>) -> AppResult<i64> {
