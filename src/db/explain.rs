@@ -3,11 +3,11 @@
 //! same binds), so the plan is the one the list queries get. Used by the plan tests
 //! (tests/api/list_indexes.rs) and by anyone checking which index a list uses.
 
+use diesel::QueryResult;
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sqlite::Sqlite;
 use diesel::sql_types::{Integer, Text};
-use diesel::QueryResult;
+use diesel::sqlite::Sqlite;
 
 /// `EXPLAIN` in front of a query.
 #[derive(Debug, Clone, Copy)]

@@ -4,8 +4,8 @@ use diesel_async::RunQueryDsl;
 
 use super::audited::audited_table;
 use super::{like_pattern, lower};
-use crate::db::schema::{company_memberships, team_memberships, users};
 use crate::db::explain::{QueryPlan, explain};
+use crate::db::schema::{company_memberships, team_memberships, users};
 use crate::db::{DbConn, WriteTx, dispatch};
 use crate::domain::audit::{AuditValue, Audited};
 use crate::domain::{AuditRecordType, CompanyId, Role, TeamId, UserId, UserStatus};
@@ -337,10 +337,15 @@ macro_rules! users_page {
     ($q:expr, $after:expr, $limit:expr) => {{
         let mut query = filtered_users!($q);
         if let Some((name, id)) = $after {
+            // `lower(name) >= $name` is implied by the keyset condition after it; spelled out,
+            // it is the index range (`users_lower_name_id_idx`) the page starts from, so a page
+            // deep in the list does not walk the index from its start.
             query = query.filter(
-                lower(users::name)
-                    .gt(name.clone())
-                    .or(lower(users::name).eq(name.clone()).and(users::id.gt(*id))),
+                lower(users::name).ge(name.clone()).and(
+                    lower(users::name)
+                        .gt(name.clone())
+                        .or(lower(users::name).eq(name.clone()).and(users::id.gt(*id))),
+                ),
             );
         }
         query
