@@ -33,6 +33,7 @@ use crate::domain::audit::{AuditActor, AuditEntry};
 use crate::error::{AppError, AppResult};
 
 pub mod audit;
+pub mod explain;
 pub mod health;
 mod migrations;
 pub mod models;

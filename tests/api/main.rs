@@ -19,6 +19,7 @@ mod graphql_over_http;
 mod http_endpoint;
 mod impersonation;
 mod impersonation_ends;
+mod list_indexes;
 mod mail_outbox;
 mod onboarding;
 mod password_hashing;

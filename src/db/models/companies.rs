@@ -4,6 +4,7 @@ use diesel_async::RunQueryDsl;
 
 use super::audited::audited_table;
 use super::{CompanyScope, like_pattern, lower};
+use crate::db::explain::{QueryPlan, explain};
 use crate::db::schema::companies;
 use crate::db::{DbConn, dispatch};
 use crate::domain::audit::{AuditValue, Audited};
@@ -121,7 +122,21 @@ macro_rules! filtered {
     }};
 }
 
-/// Companies in `scope` matching `filter`, by id after the keyset cursor.
+/// The query of one page of companies (see `page`); expands inside a `dispatch!` arm.
+macro_rules! companies_page {
+    ($scope:expr, $filter:expr, $after:expr, $limit:expr) => {{
+        let query = companies::table
+            .filter(companies::id.gt($after.unwrap_or(CompanyId(0))))
+            .order(companies::id.asc())
+            .limit($limit)
+            .select(Company::as_select())
+            .into_boxed();
+        filtered!(query, $scope, $filter)
+    }};
+}
+
+/// Companies in `scope` matching `filter`, by id after the keyset cursor (the primary key, or
+/// `companies_organization_id_idx` within an organization).
 pub async fn page(
     conn: &mut DbConn,
     scope: CompanyScope<'_>,
@@ -129,17 +144,23 @@ pub async fn page(
     after: Option<CompanyId>,
     limit: i64,
 ) -> AppResult<Vec<Company>> {
-    let after = after.unwrap_or(CompanyId(0));
-    let rows = dispatch!(conn, |c| {
-        let query = companies::table
-            .filter(companies::id.gt(after))
-            .order(companies::id.asc())
-            .limit(limit)
-            .select(Company::as_select())
-            .into_boxed();
-        filtered!(query, scope, filter).load(c).await
-    })?;
+    let rows = dispatch!(conn, |c| companies_page!(scope, filter, after, limit)
+        .load(c)
+        .await)?;
     Ok(rows)
+}
+
+/// The plan of `page`'s query with these arguments (the same SQL and binds).
+pub async fn explain_page(
+    conn: &mut DbConn,
+    scope: CompanyScope<'_>,
+    filter: CompanyFilter<'_>,
+    after: Option<CompanyId>,
+    limit: i64,
+) -> AppResult<QueryPlan> {
+    Ok(explain!(conn, |c| companies_page!(
+        scope, filter, after, limit
+    )))
 }
 
 pub async fn count(

@@ -6,6 +6,7 @@ use diesel_async::RunQueryDsl;
 
 use super::audited::audited_table;
 use super::{companies, teams, users};
+use crate::db::explain::{QueryPlan, explain};
 use crate::db::schema::{company_memberships, team_memberships, teams as teams_table};
 use crate::db::{DbConn, WriteTx, dispatch};
 use crate::domain::audit::{self, AuditValue, Audited, RecordRef};
@@ -173,25 +174,41 @@ pub async fn find_company_membership(
     Ok(row)
 }
 
-/// A company's memberships, by id after the keyset cursor.
+/// The query of one page of a company's memberships (see `company_page`).
+macro_rules! company_members_page {
+    ($company_id:expr, $after:expr, $limit:expr) => {
+        company_memberships::table
+            .filter(company_memberships::company_id.eq($company_id))
+            .filter(company_memberships::id.gt($after.unwrap_or(CompanyMembershipId(0))))
+            .order(company_memberships::id.asc())
+            .limit($limit)
+            .select(CompanyMembership::as_select())
+    };
+}
+
+/// A company's memberships, by id after the keyset cursor (`company_memberships_company_id_idx`).
 pub async fn company_page(
     conn: &mut DbConn,
     company_id: CompanyId,
     after: Option<CompanyMembershipId>,
     limit: i64,
 ) -> AppResult<Vec<CompanyMembership>> {
-    let after = after.unwrap_or(CompanyMembershipId(0));
-    let rows = dispatch!(conn, |c| {
-        company_memberships::table
-            .filter(company_memberships::company_id.eq(company_id))
-            .filter(company_memberships::id.gt(after))
-            .order(company_memberships::id.asc())
-            .limit(limit)
-            .select(CompanyMembership::as_select())
-            .load(c)
-            .await
-    })?;
+    let rows = dispatch!(conn, |c| company_members_page!(company_id, after, limit)
+        .load(c)
+        .await)?;
     Ok(rows)
+}
+
+/// The plan of `company_page`'s query with these arguments (the same SQL and binds).
+pub async fn explain_company_page(
+    conn: &mut DbConn,
+    company_id: CompanyId,
+    after: Option<CompanyMembershipId>,
+    limit: i64,
+) -> AppResult<QueryPlan> {
+    Ok(explain!(conn, |c| company_members_page!(
+        company_id, after, limit
+    )))
 }
 
 pub async fn company_count(conn: &mut DbConn, company_id: CompanyId) -> AppResult<i64> {

@@ -4,6 +4,7 @@ use diesel_async::RunQueryDsl;
 
 use super::audited::audited_table;
 use super::{like_pattern, lower};
+use crate::db::explain::{QueryPlan, explain};
 use crate::db::schema::{company_memberships, team_memberships, users};
 use crate::db::{DbConn, WriteTx, dispatch};
 use crate::domain::audit::{AuditValue, Audited};
@@ -331,31 +332,49 @@ macro_rules! filtered_users {
     }};
 }
 
+/// The query of one page of users (see `page`); expands inside a `dispatch!` arm.
+macro_rules! users_page {
+    ($q:expr, $after:expr, $limit:expr) => {{
+        let mut query = filtered_users!($q);
+        if let Some((name, id)) = $after {
+            // `lower(name) >= $name` is implied by the keyset condition after it; spelled out,
+            // it is the index range (`users_lower_name_id_idx`) the page starts from, so a page
+            // deep in the list does not walk the index from its start.
+            query = query.filter(
+                lower(users::name).ge(name.clone()).and(
+                    lower(users::name)
+                        .gt(name.clone())
+                        .or(lower(users::name).eq(name.clone()).and(users::id.gt(*id))),
+                ),
+            );
+        }
+        query
+            .order((lower(users::name).asc(), users::id.asc()))
+            .limit($limit)
+            .select(User::as_select())
+    }};
+}
+
 /// One page of users ordered by name (case-insensitive), then id; `after` is the (lowercased
-/// name, id) of the previous page's last row.
+/// name, id) of the previous page's last row. Served by `users_lower_name_id_idx`.
 pub async fn page(
     conn: &mut DbConn,
     q: &UserQuery<'_>,
     after: Option<(String, UserId)>,
     limit: i64,
 ) -> AppResult<Vec<User>> {
-    let rows = dispatch!(conn, |c| {
-        let mut query = filtered_users!(q);
-        if let Some((name, id)) = &after {
-            query = query.filter(
-                lower(users::name)
-                    .gt(name.clone())
-                    .or(lower(users::name).eq(name.clone()).and(users::id.gt(*id))),
-            );
-        }
-        query
-            .order((lower(users::name).asc(), users::id.asc()))
-            .limit(limit)
-            .select(User::as_select())
-            .load(c)
-            .await
-    })?;
+    let rows = dispatch!(conn, |c| users_page!(q, &after, limit).load(c).await)?;
     Ok(rows)
+}
+
+/// The plan of `page`'s query with these arguments (the same SQL and binds).
+pub async fn explain_page(
+    conn: &mut DbConn,
+    q: &UserQuery<'_>,
+    after: Option<(String, UserId)>,
+    limit: i64,
+) -> AppResult<QueryPlan> {
+    Ok(explain!(conn, |c| users_page!(q, &after, limit)))
 }
 
 pub async fn count(conn: &mut DbConn, q: &UserQuery<'_>) -> AppResult<i64> {
