@@ -12,9 +12,10 @@ use tokio::sync::OnceCell;
 
 use super::loaders::RecordLoader;
 use crate::app::{App, AppState};
-use crate::domain::UserId;
+use crate::db::models::Company;
 use crate::domain::secrets::Redacted;
 use crate::domain::viewer::{Authentication, RequestMeta, Viewer};
+use crate::domain::{CompanyId, UserId};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::services::sessions;
 
@@ -29,6 +30,8 @@ pub struct RequestContext {
     /// Companies, teams and memberships of the users on a list page, fetched in one go by the
     /// list resolver so the nested fields cost no query per row.
     prefetched: std::sync::Mutex<HashMap<UserId, Arc<UserDetails>>>,
+    /// The companies those details named (visible to the viewer), for `CompanyMembership.company`.
+    prefetched_companies: std::sync::Mutex<HashMap<CompanyId, Company>>,
 }
 
 pub use crate::services::users::UserDetails;
@@ -43,12 +46,31 @@ impl RequestContext {
             viewer_user: OnceLock::new(),
             loader: OnceLock::new(),
             prefetched: std::sync::Mutex::new(HashMap::new()),
+            prefetched_companies: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
     pub fn remember_details(&self, details: HashMap<UserId, UserDetails>) {
+        {
+            let mut companies = self
+                .prefetched_companies
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            for company in details.values().flat_map(|d| d.companies.iter()) {
+                companies.insert(company.id, company.clone());
+            }
+        }
         let mut prefetched = self.prefetched.lock().unwrap_or_else(|p| p.into_inner());
         prefetched.extend(details.into_iter().map(|(id, d)| (id, Arc::new(d))));
+    }
+
+    /// A company a list page already read for the viewer.
+    pub fn prefetched_company(&self, id: CompanyId) -> Option<Company> {
+        let companies = self
+            .prefetched_companies
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        companies.get(&id).cloned()
     }
 
     pub fn prefetched_details(&self, user_id: UserId) -> Option<Arc<UserDetails>> {

@@ -30,6 +30,9 @@ impl CompanyMembership {
     }
 
     async fn company(&self, ctx: &Context<'_>) -> Result<Company> {
+        if let Some(company) = ctx.request().prefetched_company(self.0.company_id) {
+            return Ok(Company(company));
+        }
         Ok(Company(
             load_required(ctx, self.0.company_id, "Company").await?,
         ))

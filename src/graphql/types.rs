@@ -123,13 +123,11 @@ impl User {
 
     /// The teams the user is in (those the viewer may see).
     async fn teams(&self, ctx: &Context<'_>) -> Result<Vec<Team>> {
-        Ok(details(ctx, self.0.id)
-            .await?
-            .teams
-            .iter()
-            .cloned()
-            .map(Team)
-            .collect())
+        let mut details = details(ctx, self.0.id).await?;
+        if details.teams.is_none() {
+            details = loaded_details(ctx, self.0.id).await?;
+        }
+        Ok(details.teams.iter().flatten().cloned().map(Team).collect())
     }
 
     /// The user's company memberships with their role (those the viewer may see).
@@ -162,6 +160,11 @@ async fn details(ctx: &Context<'_>, user_id: UserId) -> Result<std::sync::Arc<Us
     if let Some(details) = ctx.request().prefetched_details(user_id) {
         return Ok(details);
     }
+    loaded_details(ctx, user_id).await
+}
+
+/// A user's companies, teams and memberships through the request's loader (teams included).
+async fn loaded_details(ctx: &Context<'_>, user_id: UserId) -> Result<std::sync::Arc<UserDetails>> {
     let memberships: UserMemberships = ctx
         .request()
         .loader()
@@ -173,7 +176,7 @@ async fn details(ctx: &Context<'_>, user_id: UserId) -> Result<std::sync::Arc<Us
     let team_ids: Vec<_> = memberships.teams.iter().map(|m| m.team_id).collect();
     Ok(std::sync::Arc::new(UserDetails {
         companies: load_many(ctx, company_ids).await?,
-        teams: load_many(ctx, team_ids).await?,
+        teams: Some(load_many(ctx, team_ids).await?),
         memberships: memberships.companies,
     }))
 }

@@ -127,7 +127,11 @@ impl UserQuery {
         )
         .await?;
         let ids: Vec<UserId> = rows.iter().map(|u| u.id).collect();
-        let details = service::page_details(ctx.app(), viewer, &ids).await?;
+        // Teams are read only when the page shows them (the field falls back to the loader).
+        let look = ctx.look_ahead();
+        let with_teams = look.field("edges").field("node").field("teams").exists()
+            || look.field("nodes").field("teams").exists();
+        let details = service::page_details(ctx.app(), viewer, &ids, with_teams).await?;
         ctx.request().remember_details(details);
         Ok(page(&request, rows, total, user_cursor, User))
     }

@@ -117,17 +117,32 @@ pub async fn memberships_of(
 pub struct UserDetails {
     pub memberships: Vec<CompanyMembership>,
     pub companies: Vec<Company>,
-    pub teams: Vec<Team>,
+    /// `None` when the page did not ask for teams (they were not read).
+    pub teams: Option<Vec<Team>>,
 }
 
-/// The companies, teams and memberships of a page of users, in a fixed number of queries, as the
-/// viewer may see them; every id of `user_ids` has an entry.
+/// The companies, memberships and (`with_teams`) teams of a page of users, in a fixed number of
+/// queries, as the viewer may see them; every id of `user_ids` has an entry.
 pub async fn page_details(
     app: &AppState,
     viewer: &Viewer,
     user_ids: &[UserId],
+    with_teams: bool,
 ) -> AppResult<HashMap<UserId, UserDetails>> {
-    let (company_memberships, team_memberships) = memberships_of(app, viewer, user_ids).await?;
+    let (company_memberships, team_memberships) = {
+        let mut conn = app.db.conn().await?;
+        let companies = memberships::company_memberships_of_users(&mut conn, user_ids).await?;
+        let teams = if with_teams {
+            memberships::team_memberships_of_users(&mut conn, user_ids).await?
+        } else {
+            Vec::new()
+        };
+        let companies: Vec<CompanyMembership> = companies
+            .into_iter()
+            .filter(|m| access::can_see_company(viewer, m.company_id))
+            .collect();
+        (companies, teams)
+    };
     let mut company_ids: Vec<CompanyId> =
         company_memberships.iter().map(|m| m.company_id).collect();
     company_ids.sort();
@@ -136,11 +151,21 @@ pub async fn page_details(
     team_ids.sort();
     team_ids.dedup();
     let companies = super::companies::visible_by_ids(app, viewer, &company_ids).await?;
-    let teams = super::teams::visible_by_ids(app, viewer, &team_ids).await?;
+    let teams = if with_teams {
+        super::teams::visible_by_ids(app, viewer, &team_ids).await?
+    } else {
+        Vec::new()
+    };
 
     let mut details: HashMap<UserId, UserDetails> = user_ids
         .iter()
-        .map(|id| (*id, UserDetails::default()))
+        .map(|id| {
+            let details = UserDetails {
+                teams: with_teams.then(Vec::new),
+                ..UserDetails::default()
+            };
+            (*id, details)
+        })
         .collect();
     for membership in company_memberships {
         if let Some(entry) = details.get_mut(&membership.user_id) {
@@ -155,7 +180,7 @@ pub async fn page_details(
             details.get_mut(&membership.user_id),
             teams.iter().find(|t| t.id == membership.team_id),
         ) {
-            entry.teams.push(team.clone());
+            entry.teams.get_or_insert_with(Vec::new).push(team.clone());
         }
     }
     Ok(details)
