@@ -478,7 +478,10 @@ async fn postgres_read_only_connection_is_discarded() {
     };
     let mut config = test_config(database.url());
     config.database_pool_size = 1;
-    let app = TestApp::spawn_with_config(Backend::Postgres, config, true).await;
+    let mut app = TestApp::spawn_with_config(Backend::Postgres, config, true).await;
+    // The mail worker writes too: on the read-only connection its own refusal would discard it
+    // between the checks below.
+    app.stop_mail_worker().await;
     let standby = backend_pid(&app).await;
     app.app
         .db
