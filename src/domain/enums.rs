@@ -74,6 +74,27 @@ text_enum! {
 }
 
 text_enum! {
+    /// The orders the users list offers (each served by an index, keyset-paged).
+    pub enum UserSortField {
+        /// By name, case-insensitively (the default).
+        Name => "NAME",
+        /// By email address, case-insensitively.
+        Email => "EMAIL",
+        /// By the last sign-in; a user who never signed in counts as the earliest.
+        LastSignIn => "LAST_SIGN_IN",
+        /// By when the user was created (invited).
+        CreatedAt => "CREATED_AT",
+    }
+}
+
+text_enum! {
+    pub enum SortDirection {
+        Asc => "ASC",
+        Desc => "DESC",
+    }
+}
+
+text_enum! {
     pub enum OrganizationStatus {
         Active => "ACTIVE",
         Archived => "ARCHIVED",

@@ -12,6 +12,6 @@ pub mod viewer;
 
 pub use enums::{
     AuditAction, AuditRecordType, CompanyStatus, ImpersonationEndCause, OrganizationStatus, Role,
-    UserStatus,
+    SortDirection, UserSortField, UserStatus,
 };
 pub use ids::*;

@@ -1,11 +1,13 @@
 //! Browsing and administering users.
 
 use async_graphql::{Context, ID, InputObject, Object, Result};
+use chrono::{DateTime, NaiveDateTime, Utc};
 
 use super::connection::{Page, PageRequest, page};
 use super::context::ContextExt;
 use super::types::{User, parse_id};
-use crate::domain::{CompanyId, Role, TeamId, UserId, UserStatus};
+use crate::db::models::users::{UserKey, UserOrder};
+use crate::domain::{CompanyId, Role, SortDirection, TeamId, UserId, UserSortField, UserStatus};
 use crate::error::AppError;
 use crate::services::reauth::Proof;
 use crate::services::users::{self as service, CreateUser, NewMembership, UpdateUser};
@@ -18,6 +20,19 @@ pub struct UserFilter {
     pub team_id: Option<ID>,
     /// Case-insensitive, anywhere in the name or the email.
     pub search: Option<String>,
+    /// `true`: only users who never signed in; `false`: only those who did.
+    pub never_signed_in: Option<bool>,
+    /// Only users who have not signed in since this instant (never signed in included).
+    pub no_sign_in_since: Option<DateTime<Utc>>,
+}
+
+/// The order of the users list; `direction` defaults to ascending. Ties are broken by id in
+/// the same direction.
+#[derive(InputObject)]
+pub struct UserSort {
+    pub field: UserSortField,
+    #[graphql(default_with = "SortDirection::Asc")]
+    pub direction: SortDirection,
 }
 
 #[derive(InputObject)]
@@ -65,19 +80,60 @@ pub struct DisableTwoFactorInput {
     pub totp_code: Option<String>,
 }
 
-/// Users are listed by name; the cursor holds the last row's id and lowercased name.
-fn user_cursor(user: &crate::db::models::User) -> String {
-    format!("{}\n{}", user.id, user.name.to_lowercase())
+/// A users cursor: the order's field and direction, the last row's id and its sort key, one
+/// per line (the key last, so a name may hold anything). A cursor of another order is refused.
+fn user_cursor(order: UserOrder) -> impl Fn(&crate::db::models::User) -> String {
+    move |user| {
+        let key = match UserKey::of(order.field, user) {
+            UserKey::Name(name, _) => name,
+            UserKey::Email(email, _) => email,
+            UserKey::LastSignIn(at, _) => at.map(micros).unwrap_or_default(),
+            UserKey::CreatedAt(at, _) => micros(at),
+        };
+        let direction = if order.descending { "DESC" } else { "ASC" };
+        format!("{}\n{direction}\n{}\n{key}", order.field, user.id)
+    }
 }
 
-fn parse_user_cursor(key: &str) -> Result<(String, UserId), AppError> {
-    let (id, name) = key
-        .split_once('\n')
-        .ok_or_else(|| AppError::bad_input("after", "The cursor is not valid."))?;
-    let id = id
-        .parse()
-        .map_err(|_| AppError::bad_input("after", "The cursor is not valid."))?;
-    Ok((name.to_owned(), id))
+fn micros(at: NaiveDateTime) -> String {
+    at.and_utc().timestamp_micros().to_string()
+}
+
+fn parse_user_cursor(order: UserOrder, cursor: &str) -> Result<UserKey, AppError> {
+    let invalid = || AppError::bad_input("after", "The cursor is not valid.");
+    let mut parts = cursor.splitn(4, '\n');
+    let (Some(field), Some(direction), Some(id), Some(key)) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(invalid());
+    };
+    let field: UserSortField = field.parse().map_err(|_| invalid())?;
+    let descending = match direction {
+        "ASC" => false,
+        "DESC" => true,
+        _ => return Err(invalid()),
+    };
+    if (UserOrder { field, descending }) != order {
+        return Err(AppError::bad_input(
+            "after",
+            "The cursor belongs to another sort order: start again from the first page.",
+        ));
+    }
+    let id: UserId = id.parse().map_err(|_| invalid())?;
+    let at = |text: &str| {
+        text.parse::<i64>()
+            .ok()
+            .and_then(DateTime::from_timestamp_micros)
+            .map(|at| at.naive_utc())
+            .ok_or_else(invalid)
+    };
+    Ok(match field {
+        UserSortField::Name => UserKey::Name(key.to_owned(), id),
+        UserSortField::Email => UserKey::Email(key.to_owned(), id),
+        UserSortField::LastSignIn if key.is_empty() => UserKey::LastSignIn(None, id),
+        UserSortField::LastSignIn => UserKey::LastSignIn(Some(at(key)?), id),
+        UserSortField::CreatedAt => UserKey::CreatedAt(at(key)?, id),
+    })
 }
 
 #[derive(Default)]
@@ -85,21 +141,26 @@ pub struct UserQuery;
 
 #[Object]
 impl UserQuery {
-    /// The users the viewer may see, by name.
+    /// The users the viewer may see, by name unless `sort` says otherwise.
     #[graphql(complexity = "super::connection::page_cost(first, child_complexity)")]
     async fn users(
         &self,
         ctx: &Context<'_>,
         filter: Option<UserFilter>,
+        sort: Option<UserSort>,
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<Page<User>> {
         let viewer = ctx.request().viewer().await?;
         let request = PageRequest::new(ctx, first, after)?;
+        let order = sort.map_or_else(UserOrder::default, |sort| UserOrder {
+            field: sort.field,
+            descending: sort.direction == SortDirection::Desc,
+        });
         let after = request
             .after
             .as_deref()
-            .map(parse_user_cursor)
+            .map(|cursor| parse_user_cursor(order, cursor))
             .transpose()?;
         let filter = filter.unwrap_or_default();
         let filter = service::UserFilter {
@@ -116,11 +177,14 @@ impl UserQuery {
                 .map(|id| parse_id::<TeamId>("teamId", id))
                 .transpose()?,
             search: filter.search,
+            never_signed_in: filter.never_signed_in,
+            no_sign_in_since: filter.no_sign_in_since.map(|at| at.naive_utc()),
         };
         let (rows, total) = service::list(
             ctx.app(),
             viewer,
             filter,
+            order,
             after,
             request.fetch_limit(),
             request.with_total,
@@ -133,7 +197,7 @@ impl UserQuery {
             || look.field("nodes").field("teams").exists();
         let details = service::page_details(ctx.app(), viewer, &ids, with_teams).await?;
         ctx.request().remember_details(details);
-        Ok(page(&request, rows, total, user_cursor, User))
+        Ok(page(&request, rows, total, user_cursor(order), User))
     }
 
     /// A user the viewer may see; NOT_FOUND otherwise.

@@ -11,13 +11,13 @@
 
 use std::collections::HashMap;
 
-use chrono::Duration;
+use chrono::{Duration, NaiveDateTime};
 use scoped_futures::ScopedFutureExt;
 
 use super::{access, email_change, impersonation, reauth};
 use crate::app::AppState;
 use crate::db::WriteTx;
-use crate::db::models::users::UserQuery;
+use crate::db::models::users::{UserKey, UserOrder, UserQuery};
 use crate::db::models::{
     Company, CompanyMembership, NewUser, Team, TeamMembership, User, UserChanges, memberships,
     recovery_codes, sessions, teams, tokens, users,
@@ -40,14 +40,18 @@ pub struct UserFilter {
     pub company_id: Option<CompanyId>,
     pub team_id: Option<TeamId>,
     pub search: Option<String>,
+    pub never_signed_in: Option<bool>,
+    pub no_sign_in_since: Option<NaiveDateTime>,
 }
 
-/// A page of the users the viewer may see, and how many match in all.
+/// A page of the users the viewer may see, in `order` after `after`, and how many match in
+/// all.
 pub async fn list(
     app: &AppState,
     viewer: &Viewer,
     filter: UserFilter,
-    after: Option<(String, UserId)>,
+    order: UserOrder,
+    after: Option<UserKey>,
     limit: i64,
     with_total: bool,
 ) -> AppResult<(Vec<User>, i64)> {
@@ -69,8 +73,10 @@ pub async fn list(
         company_id: filter.company_id,
         team_id: filter.team_id,
         search: filter.search.map(|s| s.chars().take(200).collect()),
+        never_signed_in: filter.never_signed_in,
+        no_sign_in_since: filter.no_sign_in_since,
     };
-    let rows = users::page(&mut conn, &query, after, limit).await?;
+    let rows = users::page(&mut conn, &query, order, after, limit).await?;
     let total = if with_total {
         users::count(&mut conn, &query).await?
     } else {

@@ -5,9 +5,9 @@
 //! `enable_seqscan` override), SQLite `EXPLAIN QUERY PLAN`. Deterministic: no timing.
 
 use portal_admin::db::explain::QueryPlan;
-use portal_admin::db::models::users::UserQuery;
+use portal_admin::db::models::users::{UserKey, UserOrder, UserQuery};
 use portal_admin::db::models::{CompanyScope, companies, memberships, users};
-use portal_admin::domain::{CompanyId, OrganizationId, UserId};
+use portal_admin::domain::{CompanyId, OrganizationId, UserId, UserSortField};
 use serde_json::Value;
 
 use crate::common::{Backend, TestApp};
@@ -41,6 +41,7 @@ async fn seed_users(app: &TestApp, from: i64, to: i64) {
         "{users}INSERT INTO users (name, email, role, created_at, updated_at) \
            SELECT CASE WHEN n % 2 = 0 THEN 'user ' ELSE 'User ' END || n, \
                   'seed' || n || '@example.test', 'CUSTOMER', {TS}, {TS} FROM s;\n\
+         UPDATE users SET last_sign_in_at = {TS} WHERE email LIKE 'seed%' AND id % 3 <> 0;\n\
          INSERT INTO company_memberships (user_id, company_id, role, created_at, updated_at) \
            SELECT u.id, (SELECT min(id) FROM companies) + u.id % 50, \
                   'CUSTOMER', {TS}, {TS} \
@@ -155,16 +156,26 @@ fn assert_served_by(app: &TestApp, plan: &QueryPlan, table: &str, index: &str, r
     }
 }
 
-async fn users_page_plan(app: &TestApp, after: Option<(String, UserId)>) -> QueryPlan {
+async fn users_page_plan(app: &TestApp, after: Option<UserKey>) -> QueryPlan {
+    let mut plans = users_page_plans(app, UserOrder::default(), after).await;
+    assert_eq!(plans.len(), 1, "the name order is one statement");
+    plans.remove(0)
+}
+
+async fn users_page_plans(
+    app: &TestApp,
+    order: UserOrder,
+    after: Option<UserKey>,
+) -> Vec<QueryPlan> {
     let mut conn = app.app.db.conn().await.expect("conn");
-    users::explain_page(&mut conn, &UserQuery::default(), after, 51)
+    users::explain_page(&mut conn, &UserQuery::default(), order, after, 51)
         .await
         .expect("explain users page")
 }
 
 /// A page after the cursor of user 5,001 (deep in the list).
-fn deep_cursor() -> Option<(String, UserId)> {
-    Some(("user 5001".to_owned(), UserId(5001)))
+fn deep_cursor() -> Option<UserKey> {
+    Some(UserKey::Name("user 5001".to_owned(), UserId(5001)))
 }
 
 /// The users page (first page and a page after a cursor), a company's members and companies
@@ -237,6 +248,79 @@ async fn list_pages_are_served_by_their_indexes(app: TestApp) {
 }
 
 on_both_backends!(list_pages_are_served_by_their_indexes);
+
+/// Every sort order of the users list, both directions, first page and deep page, is read in
+/// order from its index with no sort. The last-sign-in order is two statements where a page
+/// crosses from the users who signed in to those who never did (or back): each is served.
+async fn every_users_sort_order_is_served_by_an_index(app: TestApp) {
+    seed_companies(&app).await;
+    seed_users(&app, 1, 10_000).await;
+    let at = chrono::NaiveDate::from_ymd_opt(2026, 1, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .expect("date");
+    let cases: [(UserSortField, &str, UserKey); 4] = [
+        (
+            UserSortField::Name,
+            "users_lower_name_id_idx",
+            UserKey::Name("user 5001".to_owned(), UserId(5001)),
+        ),
+        (
+            UserSortField::Email,
+            "users_email_lower_key",
+            UserKey::Email("seed5001@example.test".to_owned(), UserId(5001)),
+        ),
+        (
+            UserSortField::CreatedAt,
+            "users_created_at_id_idx",
+            UserKey::CreatedAt(at, UserId(5001)),
+        ),
+        (
+            UserSortField::LastSignIn,
+            "users_last_sign_in_at_id_idx",
+            UserKey::LastSignIn(Some(at), UserId(5001)),
+        ),
+    ];
+    for (field, index, deep) in cases {
+        for descending in [false, true] {
+            let order = UserOrder { field, descending };
+            for after in [None, Some(deep.clone())] {
+                let plans = users_page_plans(&app, order, after.clone()).await;
+                let expected = match (field, descending, after.is_some()) {
+                    (UserSortField::LastSignIn, false, true) => 1,
+                    (UserSortField::LastSignIn, _, _) => 2,
+                    _ => 1,
+                };
+                assert_eq!(plans.len(), expected, "{order:?} after {after:?}");
+                for (i, plan) in plans.iter().enumerate() {
+                    // The first statement starts from the cursor; a second one from the start
+                    // of its part (the IS NULL / IS NOT NULL range of the same index).
+                    let ranged = (after.is_some() && i == 0)
+                        || (field == UserSortField::LastSignIn && app.backend == Backend::Postgres);
+                    assert_served_by(&app, plan, "users", index, ranged);
+                }
+            }
+        }
+    }
+    // A cursor among the users who never signed in: one statement, from that cursor.
+    for descending in [false, true] {
+        let order = UserOrder {
+            field: UserSortField::LastSignIn,
+            descending,
+        };
+        let plans =
+            users_page_plans(&app, order, Some(UserKey::LastSignIn(None, UserId(5001)))).await;
+        assert_eq!(plans.len(), if descending { 1 } else { 2 }, "{order:?}");
+        assert_served_by(
+            &app,
+            &plans[0],
+            "users",
+            "users_last_sign_in_at_id_idx",
+            true,
+        );
+    }
+}
+
+on_both_backends!(every_users_sort_order_is_served_by_an_index);
 
 /// The shape of the users pages' plans (node types and indexes, top down).
 async fn users_plan_shapes(app: &TestApp) -> Vec<Vec<(String, Option<String>)>> {

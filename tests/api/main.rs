@@ -43,3 +43,4 @@ mod throttling;
 mod two_factor;
 mod user_sessions;
 mod users_admin;
+mod users_sorting;

@@ -8,7 +8,7 @@ use crate::db::explain::{QueryPlan, explain};
 use crate::db::schema::{company_memberships, team_memberships, users};
 use crate::db::{DbConn, WriteTx, dispatch};
 use crate::domain::audit::{AuditValue, Audited};
-use crate::domain::{AuditRecordType, CompanyId, Role, TeamId, UserId, UserStatus};
+use crate::domain::{AuditRecordType, CompanyId, Role, TeamId, UserId, UserSortField, UserStatus};
 use crate::error::AppResult;
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
@@ -267,6 +267,10 @@ pub struct UserQuery<'a> {
     pub company_id: Option<CompanyId>,
     pub team_id: Option<TeamId>,
     pub search: Option<String>,
+    /// `Some(true)`: only users who never signed in; `Some(false)`: only those who did.
+    pub never_signed_in: Option<bool>,
+    /// Only users whose last sign-in is before this instant, or who never signed in.
+    pub no_sign_in_since: Option<NaiveDateTime>,
 }
 
 /// The boxed, filtered users query for `$q`; expands inside each `dispatch!` arm, so the same
@@ -319,6 +323,18 @@ macro_rules! filtered_users {
                 ),
             );
         }
+        match q.never_signed_in {
+            Some(true) => query = query.filter(users::last_sign_in_at.is_null()),
+            Some(false) => query = query.filter(users::last_sign_in_at.is_not_null()),
+            None => {}
+        }
+        if let Some(since) = q.no_sign_in_since {
+            query = query.filter(
+                users::last_sign_in_at
+                    .is_null()
+                    .or(users::last_sign_in_at.lt(since)),
+            );
+        }
         if let Some(search) = q.search.as_deref().filter(|s| !s.trim().is_empty()) {
             let pattern = like_pattern(search);
             query = query.filter(
@@ -332,49 +348,242 @@ macro_rules! filtered_users {
     }};
 }
 
-/// The query of one page of users (see `page`); expands inside a `dispatch!` arm.
-macro_rules! users_page {
-    ($q:expr, $after:expr, $limit:expr) => {{
-        let mut query = filtered_users!($q);
-        if let Some((name, id)) = $after {
-            // `lower(name) >= $name` is implied by the keyset condition after it; spelled out,
-            // it is the index range (`users_lower_name_id_idx`) the page starts from, so a page
-            // deep in the list does not walk the index from its start.
-            query = query.filter(
-                lower(users::name).ge(name.clone()).and(
-                    lower(users::name)
-                        .gt(name.clone())
-                        .or(lower(users::name).eq(name.clone()).and(users::id.gt(*id))),
-                ),
-            );
+/// The order of a users page: a field and a direction; `id` breaks ties in the same direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserOrder {
+    pub field: UserSortField,
+    pub descending: bool,
+}
+
+impl Default for UserOrder {
+    fn default() -> Self {
+        UserOrder {
+            field: UserSortField::Name,
+            descending: false,
         }
-        query
-            .order((lower(users::name).asc(), users::id.asc()))
-            .limit($limit)
-            .select(User::as_select())
+    }
+}
+
+/// Where a page starts: the sort key of the previous page's last row, and its id. The key's
+/// kind is the order's field (`UserOrder`); `UserKey::of` makes one from a row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserKey {
+    /// `lower(name)`.
+    Name(String, UserId),
+    /// `lower(email)` (unique, so the id is not needed to break ties, but kept for the cursor).
+    Email(String, UserId),
+    /// `last_sign_in_at`, `None` for a user who never signed in.
+    LastSignIn(Option<NaiveDateTime>, UserId),
+    CreatedAt(NaiveDateTime, UserId),
+}
+
+impl UserKey {
+    /// The key of `user` in the order of `field`.
+    pub fn of(field: UserSortField, user: &User) -> UserKey {
+        match field {
+            UserSortField::Name => UserKey::Name(user.name.to_lowercase(), user.id),
+            UserSortField::Email => UserKey::Email(user.email.to_lowercase(), user.id),
+            UserSortField::LastSignIn => UserKey::LastSignIn(user.last_sign_in_at, user.id),
+            UserSortField::CreatedAt => UserKey::CreatedAt(user.created_at, user.id),
+        }
+    }
+
+    pub fn field(&self) -> UserSortField {
+        match self {
+            UserKey::Name(..) => UserSortField::Name,
+            UserKey::Email(..) => UserSortField::Email,
+            UserKey::LastSignIn(..) => UserSortField::LastSignIn,
+            UserKey::CreatedAt(..) => UserSortField::CreatedAt,
+        }
+    }
+}
+
+/// Keyset condition "after `$key`" on `$col` with `users::id` as the tie-break, ascending or
+/// descending. The redundant `$col >= $key` (or `<=`) is the index range the page starts
+/// from, so a page deep in the list does not walk the index from its start.
+macro_rules! after_key {
+    ($query:ident, $col:expr, $key:expr, $id:expr, $desc:expr) => {{
+        let (key, id) = (&$key, $id);
+        $query = if $desc {
+            $query.filter(
+                $col.le(key.to_owned()).and(
+                    $col.lt(key.to_owned())
+                        .or($col.eq(key.to_owned()).and(users::id.lt(id))),
+                ),
+            )
+        } else {
+            $query.filter(
+                $col.ge(key.to_owned()).and(
+                    $col.gt(key.to_owned())
+                        .or($col.eq(key.to_owned()).and(users::id.gt(id))),
+                ),
+            )
+        };
     }};
 }
 
-/// One page of users ordered by name (case-insensitive), then id; `after` is the (lowercased
-/// name, id) of the previous page's last row. Served by `users_lower_name_id_idx`.
+/// `ORDER BY $col, id` in one direction.
+macro_rules! order_by_key {
+    ($query:ident, $col:expr, $desc:expr) => {{
+        $query = if $desc {
+            $query.order(($col.desc(), users::id.desc()))
+        } else {
+            $query.order(($col.asc(), users::id.asc()))
+        };
+    }};
+}
+
+/// Which part of the last-sign-in order a statement reads: the users who never signed in
+/// (ordered by id; they count as the earliest) or those who did (by time, then id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SignInPart {
+    Never(Option<UserId>),
+    Dated(Option<(NaiveDateTime, UserId)>),
+}
+
+/// The query of one page of users (see `page`); expands inside a `dispatch!` arm. For
+/// `LAST_SIGN_IN`, `$part` says which part of the order it reads.
+macro_rules! users_page {
+    ($q:expr, $order:expr, $after:expr, $part:expr, $limit:expr) => {{
+        let mut query = filtered_users!($q);
+        let order: UserOrder = $order;
+        let after: &Option<UserKey> = $after;
+        let part: Option<SignInPart> = $part;
+        let desc = order.descending;
+        match (order.field, after) {
+            (UserSortField::Name, after) => {
+                if let Some(UserKey::Name(name, id)) = after {
+                    after_key!(query, lower(users::name), name, *id, desc);
+                }
+                order_by_key!(query, lower(users::name), desc);
+            }
+            (UserSortField::Email, after) => {
+                if let Some(UserKey::Email(email, _)) = after {
+                    query = if desc {
+                        query.filter(lower(users::email).lt(email.clone()))
+                    } else {
+                        query.filter(lower(users::email).gt(email.clone()))
+                    };
+                }
+                // Unique (`users_email_lower_key`): no tie-break needed, and none lets the
+                // unique index serve the order by itself.
+                query = if desc {
+                    query.order(lower(users::email).desc())
+                } else {
+                    query.order(lower(users::email).asc())
+                };
+            }
+            (UserSortField::CreatedAt, after) => {
+                if let Some(UserKey::CreatedAt(at, id)) = after {
+                    after_key!(query, users::created_at, at, *id, desc);
+                }
+                order_by_key!(query, users::created_at, desc);
+            }
+            (UserSortField::LastSignIn, _) => match part {
+                Some(SignInPart::Never(after_id)) => {
+                    query = query.filter(users::last_sign_in_at.is_null());
+                    if let Some(id) = after_id {
+                        query = if desc {
+                            query.filter(users::id.lt(id))
+                        } else {
+                            query.filter(users::id.gt(id))
+                        };
+                    }
+                    query = if desc {
+                        query.order((users::last_sign_in_at.desc(), users::id.desc()))
+                    } else {
+                        query.order((users::last_sign_in_at.asc(), users::id.asc()))
+                    };
+                }
+                dated => {
+                    query = query.filter(users::last_sign_in_at.is_not_null());
+                    if let Some(SignInPart::Dated(Some((at, id)))) = dated {
+                        after_key!(query, users::last_sign_in_at, at, id, desc);
+                    }
+                    order_by_key!(query, users::last_sign_in_at, desc);
+                }
+            },
+        }
+        query.limit($limit).select(User::as_select())
+    }};
+}
+
+/// The statements of one page in the last-sign-in order: the part the cursor is in, then,
+/// when the page is not full, the next part from its start. Ascending, never-signed-in users
+/// come first; descending, last. Every other order is one statement.
+fn sign_in_parts(order: UserOrder, after: &Option<UserKey>) -> Vec<SignInPart> {
+    let cursor = match after {
+        Some(UserKey::LastSignIn(at, id)) => Some((*at, *id)),
+        _ => None,
+    };
+    match (order.descending, cursor) {
+        (false, None) => vec![SignInPart::Never(None), SignInPart::Dated(None)],
+        (false, Some((None, id))) => vec![SignInPart::Never(Some(id)), SignInPart::Dated(None)],
+        (false, Some((Some(at), id))) => vec![SignInPart::Dated(Some((at, id)))],
+        (true, None) => vec![SignInPart::Dated(None), SignInPart::Never(None)],
+        (true, Some((Some(at), id))) => {
+            vec![SignInPart::Dated(Some((at, id))), SignInPart::Never(None)]
+        }
+        (true, Some((None, id))) => vec![SignInPart::Never(Some(id))],
+    }
+}
+
+/// One page of users in `order` (by default name, case-insensitively, then id), starting
+/// after `after` (the key of the previous page's last row, of the same order). Each order is
+/// served by an index: `users_lower_name_id_idx`, `users_email_lower_key`,
+/// `users_created_at_id_idx`, `users_last_sign_in_at_id_idx`.
 pub async fn page(
     conn: &mut DbConn,
     q: &UserQuery<'_>,
-    after: Option<(String, UserId)>,
+    order: UserOrder,
+    after: Option<UserKey>,
     limit: i64,
 ) -> AppResult<Vec<User>> {
-    let rows = dispatch!(conn, |c| users_page!(q, &after, limit).load(c).await)?;
+    if order.field != UserSortField::LastSignIn {
+        let rows = dispatch!(conn, |c| users_page!(q, order, &after, None, limit)
+            .load(c)
+            .await)?;
+        return Ok(rows);
+    }
+    let mut rows: Vec<User> = Vec::new();
+    for part in sign_in_parts(order, &after) {
+        let left = limit - rows.len() as i64;
+        if left <= 0 {
+            break;
+        }
+        let more: Vec<User> = dispatch!(conn, |c| users_page!(q, order, &after, Some(part), left)
+            .load(c)
+            .await)?;
+        rows.extend(more);
+    }
     Ok(rows)
 }
 
-/// The plan of `page`'s query with these arguments (the same SQL and binds).
+/// The plans of `page`'s statements with these arguments (the same SQL and binds): one, or
+/// for the last-sign-in order one per part it may read.
 pub async fn explain_page(
     conn: &mut DbConn,
     q: &UserQuery<'_>,
-    after: Option<(String, UserId)>,
+    order: UserOrder,
+    after: Option<UserKey>,
     limit: i64,
-) -> AppResult<QueryPlan> {
-    Ok(explain!(conn, |c| users_page!(q, &after, limit)))
+) -> AppResult<Vec<QueryPlan>> {
+    if order.field != UserSortField::LastSignIn {
+        return Ok(vec![explain!(conn, |c| users_page!(
+            q, order, &after, None, limit
+        ))]);
+    }
+    let mut plans = Vec::new();
+    for part in sign_in_parts(order, &after) {
+        plans.push(explain!(conn, |c| users_page!(
+            q,
+            order,
+            &after,
+            Some(part),
+            limit
+        )));
+    }
+    Ok(plans)
 }
 
 pub async fn count(conn: &mut DbConn, q: &UserQuery<'_>) -> AppResult<i64> {
